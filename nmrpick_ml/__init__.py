@@ -1,0 +1,51 @@
+"""nmrpick-ml: peak picking in 2D NMR spectra with a Mask R-CNN.
+
+Public API
+----------
+pick
+    Pick the peaks of a 2D spectrum (``dic, data, uc`` as nmrglue gives them).
+read_spectrum
+    Read an NMRPipe, UCSF/Sparky or Bruker processed 2D spectrum.
+write_table
+    Write a peak table (NMRPipe ``.tab``, Sparky ``.list``, ``.csv``, ``.nef``).
+load_model
+    Load the shipped (or a user's) Mask R-CNN weights, hash-checked.
+simulate
+    Make a synthetic 2D spectrum with its exact list of true peaks.
+Spectrum
+    What ``read_spectrum`` returns: ``dic``, ``data``, ``uc`` and per-axis labels.
+NmrpickError
+    The error raised for bad input (a ValueError).
+
+The drop-in for ``nmrglue.analysis.peakpick`` is the submodule
+``nmrpick_ml.peakpick``. Torch is imported only when the model is used.
+"""
+
+from ._version import __version__
+from ._errors import NmrpickError
+
+__all__ = ["pick", "read_spectrum", "write_table", "load_model", "simulate",
+           "Spectrum", "NmrpickError", "__version__"]
+
+_LAZY = {
+    "pick": ("pick", "pick"),
+    "read_spectrum": ("io", "read_spectrum"),
+    "write_table": ("io", "write_table"),
+    "Spectrum": ("io", "Spectrum"),
+    "load_model": ("model", "load_model"),
+    "simulate": ("synth", "simulate"),
+}
+
+
+def __getattr__(name):
+    # Lazy so that ``import nmrpick_ml`` (and ``nmrpick-ml --help``) stays fast
+    # and never imports torch unless the model is used.
+    if name in _LAZY:
+        import importlib
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(f".{mod}", __name__), attr)
+    raise AttributeError(f"module 'nmrpick_ml' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
