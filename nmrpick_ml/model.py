@@ -1,0 +1,269 @@
+"""The Mask R-CNN: build it, normalise its input, load and save its weights.
+
+The network is torchvision's ``MaskRCNN`` sized for 128x128 tiles of peaks
+1.5-20 points wide on a CPU: ResNet-18 layers 1-3 (trainable batch-norm) under
+a 64-channel FPN with an extra max-pool level, anchors of 3/6/12/24 points,
+light box and mask heads. No pretrained weights are used or downloaded.
+
+Torch is imported when this module is imported; the rest of the package
+imports it lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from importlib import resources
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._errors import ModelIntegrityError, NmrpickError
+from ._noise import NOISE_FLOOR_FRACTION
+
+__all__ = ["build_model", "normalise", "load_model", "save_weights", "predict_tiles",
+           "weights_path", "model_config", "TILE"]
+
+TILE = 128
+
+#: Default architecture settings; they are saved in ``weights/config.json``.
+ARCH = dict(
+    fpn_channels=64,
+    anchor_sizes=[3, 6, 12, 24],
+    aspect_ratios=[0.5, 1.0, 2.0],
+    box_head=256,
+    mask_layers=[64, 64],
+    box_batch_size_per_image=128,
+    detections_per_img=50,
+    box_nms_thresh=0.3,
+    rpn_pre_nms_top_n_test=600,
+    rpn_post_nms_top_n_test=300,
+    tile=TILE,
+)
+
+
+def build_model(arch=None):
+    """Build the (untrained) Mask R-CNN.
+
+    Parameters
+    ----------
+    arch : dict, optional
+        Overrides of :data:`ARCH`.
+
+    Returns
+    -------
+    torchvision.models.detection.MaskRCNN
+        Two classes (background, peak); inputs are 3-channel float tensors
+        already normalised with :func:`normalise` (image mean 0, std 1, no resize).
+    """
+    from torchvision.models import resnet18
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+    from torchvision.ops import MultiScaleRoIAlign
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    a = dict(ARCH, **(arch or {}))
+    c = a["fpn_channels"]
+    body = resnet18(weights=None)  # plain nn.BatchNorm2d: trained, not frozen
+    backbone = BackboneWithFPN(
+        body, return_layers={"layer1": "0", "layer2": "1", "layer3": "2"},
+        in_channels_list=[64, 128, 256], out_channels=c, extra_blocks=LastLevelMaxPool())
+    anchors = AnchorGenerator(sizes=tuple((s,) for s in a["anchor_sizes"]),
+                              aspect_ratios=(tuple(a["aspect_ratios"]),) * len(a["anchor_sizes"]))
+    names = ["0", "1", "2", "3"]
+    box_pool = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)
+    mask_pool = MultiScaleRoIAlign(names, output_size=14, sampling_ratio=2)
+    model = MaskRCNN(
+        backbone, num_classes=None,
+        min_size=a["tile"], max_size=a["tile"], image_mean=[0.0] * 3, image_std=[1.0] * 3,
+        rpn_anchor_generator=anchors,
+        rpn_pre_nms_top_n_test=a["rpn_pre_nms_top_n_test"],
+        rpn_post_nms_top_n_test=a["rpn_post_nms_top_n_test"],
+        box_roi_pool=box_pool,
+        box_head=TwoMLPHead(c * 7 * 7, a["box_head"]),
+        box_predictor=FastRCNNPredictor(a["box_head"], 2),
+        box_batch_size_per_image=a["box_batch_size_per_image"],
+        box_detections_per_img=a["detections_per_img"],
+        box_nms_thresh=a["box_nms_thresh"], box_score_thresh=0.05,
+        mask_roi_pool=mask_pool,
+        mask_head=MaskRCNNHeads(c, a["mask_layers"], 1),
+        mask_predictor=MaskRCNNPredictor(a["mask_layers"][-1], a["mask_layers"][-1], 2),
+    )
+    return model
+
+
+def noise_scale(data, noise=None):
+    """The scale that :func:`normalise` divides by: the noise, floored.
+
+    ``noise`` (from :func:`nmrpick_ml._noise.estimate_noise` of the *whole*
+    spectrum) is floored at ``1e-3 * max|data|`` so that noise-free spectra
+    (the paper's protocol) work too.
+    """
+    peak = float(np.max(np.abs(data))) if np.size(data) else 0.0
+    if noise is None:
+        from ._noise import estimate_noise
+        noise = estimate_noise(data)
+    s = max(float(noise), NOISE_FLOOR_FRACTION * peak)
+    return s if s > 0 else 1.0
+
+
+def normalise(data, noise):
+    """Network input from spectrum data in noise units (the one normalisation).
+
+    The data are divided by the noise scale of the whole spectrum (so the file's
+    arbitrary intensity scale drops out) and compressed with a signed asinh at
+    three scales, one per channel: ``asinh(z)``, ``asinh(z/10)``, ``asinh(z/100)``.
+    Weak peaks (z ~ 5) stay visible in the first channel, strong ones keep
+    their shape in the last. Never quantised.
+
+    Parameters
+    ----------
+    data : ndarray of shape (N1, N2)
+    noise : float
+        Scale from :func:`noise_scale` (data units).
+
+    Returns
+    -------
+    ndarray of shape (3, N1, N2), float32
+
+    Examples
+    --------
+    >>> x = normalise(np.array([[0.0, 10.0]]), 1.0)
+    >>> x.shape, round(float(x[0, 0, 1]), 3)
+    ((3, 1, 2), 2.998)
+    """
+    z = np.asarray(data, dtype=np.float32) / np.float32(noise)
+    return np.stack([np.arcsinh(z), np.arcsinh(z / 10.0), np.arcsinh(z / 100.0)]).astype(np.float32)
+
+
+# ------------------------------------------------------------------ weights
+
+
+def weights_path():
+    """Path of the shipped weights file (inside the installed package)."""
+    return resources.files("nmrpick_ml").joinpath("weights", "maskrcnn.pt")
+
+
+def model_config(path=None):
+    """The ``config.json`` that travels with a weights file (or {} if absent)."""
+    p = (resources.files("nmrpick_ml").joinpath("weights", "config.json") if path is None
+         else os.path.join(os.path.dirname(os.fspath(path)), "config.json"))
+    try:
+        with open(p) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        return {}
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_model(path=None, device="cpu"):
+    """Load the Mask R-CNN with trained weights, ready for inference.
+
+    Parameters
+    ----------
+    path : str, optional
+        A user's own weights file (a ``state_dict``). Default: the weights
+        shipped in the package, whose SHA-256 is checked against
+        ``weights/_registry.py`` first.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+
+    Returns
+    -------
+    torch.nn.Module
+        In eval mode, with a ``config`` attribute (dict from ``config.json``).
+
+    Raises
+    ------
+    ModelIntegrityError
+        Missing, truncated or tampered weights, or not a state_dict of this model.
+    """
+    from .weights import _registry
+    shipped = path is None
+    p = os.fspath(weights_path()) if shipped else os.fspath(path)
+    if not os.path.isfile(p):
+        raise ModelIntegrityError(f"weights file {p} not found"
+                                  + ("; reinstall nmrpick-ml" if shipped else ""))
+    if shipped:
+        expected = _registry.SHA256.get("maskrcnn.pt")
+        got = _sha256(p)
+        if expected != got:
+            raise ModelIntegrityError(
+                f"weights {p}: sha256 mismatch (expected {str(expected)[:12]}..., got {got[:12]}...); "
+                "the file is truncated or was changed: reinstall nmrpick-ml")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, not a torch file, pickled objects
+        raise ModelIntegrityError(f"weights {p} cannot be loaded ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:120]})") from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a training checkpoint
+    cfg = model_config(None if shipped else p)
+    model = build_model(cfg.get("arch"))
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ModelIntegrityError(f"weights {p} do not fit this model "
+                                  f"({str(exc).splitlines()[0][:120]})") from None
+    model.eval()
+    model.config = cfg
+    return model.to(_device(device))
+
+
+def _device(device):
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise NmrpickError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    return torch.device(device)
+
+
+def save_weights(model, path):
+    """Write a model's ``state_dict`` atomically (for shipping or ``--model``)."""
+    path = os.fspath(path)
+    tmp = path + f".tmp{os.getpid()}"
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    os.replace(tmp, path)
+    return _sha256(path)
+
+
+@torch.no_grad()
+def predict_tiles(model, tiles, batch_size=8):
+    """Run the network on normalised tiles.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        From :func:`load_model`.
+    tiles : ndarray of shape (n, 3, 128, 128)
+        Output of :func:`normalise` cut into tiles.
+    batch_size : int
+
+    Returns
+    -------
+    list of dict
+        Per tile: ``boxes`` (m, 4) as ``(y0, x0, y1, x1)``, ``scores`` (m,),
+        ``masks`` (m, 128, 128) float probabilities, numpy arrays.
+    """
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(tiles), batch_size):
+        batch = [torch.from_numpy(np.ascontiguousarray(t)).to(dev) for t in tiles[i:i + batch_size]]
+        for det in model(batch):
+            b = det["boxes"].cpu().numpy()
+            out.append(dict(boxes=b[:, [1, 0, 3, 2]], scores=det["scores"].cpu().numpy(),
+                            masks=det["masks"][:, 0].cpu().numpy()))
+    return out

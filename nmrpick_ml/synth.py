@@ -1,0 +1,532 @@
+"""Synthetic 2D NMR spectra with exact full-width-at-half-height (FWHH) masks.
+
+Every peak is separable, ``amp * f_y(y) * f_x(x)``, with each 1D profile equal
+to 1 at the peak centre and below 1 elsewhere, so the peak's half-height region
+(its *mask*, as in Alghamdi et al. 2023) is exactly ``f_y(y) f_x(x) >= 1/2``,
+evaluated on the grid. Masks of overlapping peaks are kept per peak and may
+overlap. Everything is deterministic from a seed and vectorised with numpy.
+
+Two recipes:
+
+``paper``
+    The paper's data: 128x128, k uniform in 1..4, Gaussian x Gaussian or
+    Gaussian x Lorentzian, maximum amplitude 1, no noise, non-overlapping masks.
+``realistic``
+    The data the shipped model trains on (see :class:`Recipe` for every knob
+    and the range it takes, checked against real spectra by
+    ``nmrpick-ml bench --realism``).
+
+Peak *targets* (what a picker should find) are the positive peaks whose centre
+lies inside the array and whose height is at least ``Recipe.target_snr`` times
+the noise; weaker peaks and negative peaks are in the data but not targets
+(negative peaks are found by running the picker on the negated data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Recipe", "PAPER", "REALISTIC", "Synthetic", "make_spectrum", "make_tile",
+           "make_tiles", "simulate", "write_spectrum", "lineshape", "GAUSS", "LORENTZ", "VOIGT"]
+
+GAUSS, LORENTZ, VOIGT = 0, 1, 2
+SHAPE_NAMES = ("gaussian", "lorentzian", "pseudo-voigt")
+_4LN2 = 4.0 * np.log(2.0)
+
+
+def lineshape(x, centre, fwhh, kind, eta=0.5):
+    """1D lineshape of FWHH ``fwhh`` (points), 1 at ``centre``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Grid (points).
+    centre, fwhh : float or ndarray
+        Broadcast against ``x``.
+    kind : int or ndarray
+        ``GAUSS`` (0): ``exp(-4 ln2 d^2 / w^2)``, i.e. sigma = w / (2 sqrt(2 ln 2));
+        ``LORENTZ`` (1): ``1 / (1 + 4 d^2 / w^2)``, i.e. gamma = w / 2;
+        ``VOIGT`` (2): pseudo-Voigt ``eta L + (1 - eta) G`` with the same FWHH.
+    eta : float or ndarray, optional
+        Lorentzian fraction of the pseudo-Voigt.
+
+    Returns
+    -------
+    ndarray
+        Profile values, equal to 1 at ``centre``.
+
+    Examples
+    --------
+    >>> float(lineshape(np.array(2.0), 0.0, 4.0, GAUSS))
+    0.5
+    >>> float(lineshape(np.array(2.0), 0.0, 4.0, LORENTZ))
+    0.5
+    """
+    u = (x - centre) / fwhh
+    g = np.exp(-_4LN2 * u * u)
+    lor = 1.0 / (1.0 + 4.0 * u * u)
+    kind = np.asarray(kind)
+    eta = np.where(kind == GAUSS, 0.0, np.where(kind == LORENTZ, 1.0, eta))
+    return eta * lor + (1.0 - eta) * g
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Parameters of the synthetic data. Ranges are (low, high).
+
+    The realistic defaults come from the real spectra in ``shared/realdata``
+    (see ``benchmarks/results/realism.md``): linewidths of 1-10 points there,
+    so 1.5-20 here to cover zero-filled data; SNR of the strongest peak from
+    ~100 to ~3000; t1 ridges up to a few per cent of the peak that causes them.
+
+    Attributes
+    ----------
+    n_peaks : (int, int)
+        Number of peaks per 128x128 area (scaled with the area), log-uniform.
+    p_empty : float
+        Probability of a tile with no peak at all.
+    fwhh : (float, float)
+        FWHH range in points for each axis (a typical width is drawn per
+        spectrum, then each peak varies around it by ``fwhh_spread``).
+    fwhh_spread : float
+        Log-normal sigma of the per-peak width around the typical width.
+    shapes : tuple of float
+        Probabilities of Gaussian, Lorentzian, pseudo-Voigt per axis.
+    snr : (float, float)
+        Peak height / noise, log-uniform (at least 3 decades).
+    target_snr : float
+        Peaks at or above this SNR are targets (see module docstring).
+    p_noise_free : float
+        Probability of a noise-free spectrum (noise 0; SNR then relative to 1e-3).
+    p_cluster : float
+        Probability that a peak is placed near an earlier one (overlap, shoulders).
+    cluster_distance : (float, float)
+        Distance to that neighbour in units of its FWHH.
+    p_negative_spectrum, p_negative_peak : float
+        Probability that a spectrum has negative peaks (multiplicity-edited
+        HSQC), and the fraction of its peaks that are negative.
+    p_ridge, ridge_strength : float, (float, float)
+        Probability of t1-noise ridges, and their rms relative to the peak
+        height, log-uniform; only peaks above 20x noise make visible ridges.
+    p_baseline, baseline : float, (float, float)
+        Probability of a baseline offset/roll and its amplitude in noise units.
+    p_wiggle, wiggle : float, (float, float)
+        Probability of truncation (sinc) wiggles along the indirect axis and
+        their relative amplitude.
+    scale_decades : (float, float)
+        Overall scale 10**U(a, b) (real files range over 10 orders of magnitude).
+    border : float
+        Centres are drawn up to this many points outside the array, so peaks
+        are cut by the border.
+    paper : bool
+        Use the paper's protocol (overrides the rest).
+    """
+
+    n_peaks: tuple = (1, 40)
+    p_empty: float = 0.06
+    fwhh: tuple = (1.5, 16.0)
+    fwhh_spread: float = 0.25
+    shapes: tuple = (0.35, 0.25, 0.40)
+    snr: tuple = (2.0, 5000.0)
+    target_snr: float = 3.5
+    p_noise_free: float = 0.05
+    p_cluster: float = 0.35
+    cluster_distance: tuple = (0.6, 2.5)
+    p_negative_spectrum: float = 0.3
+    p_negative_peak: float = 0.35
+    p_ridge: float = 0.5
+    ridge_strength: tuple = (0.002, 0.03)
+    p_baseline: float = 0.5
+    baseline: tuple = (0.2, 3.0)
+    p_wiggle: float = 0.3
+    wiggle: tuple = (0.03, 0.15)
+    scale_decades: tuple = (-5.0, 7.0)
+    border: float = 6.0
+    paper: bool = False
+
+
+PAPER = Recipe(paper=True)
+REALISTIC = Recipe()
+
+
+@dataclass
+class Synthetic:
+    """A synthetic spectrum and its true peaks (all positions in points).
+
+    Attributes
+    ----------
+    data : ndarray of shape (N1, N2), float32
+    noise : float
+        Noise standard deviation in data units (0 for noise-free data).
+    centre : ndarray (k, 2)
+        Sub-point centres (axis 0, axis 1), 0-based.
+    fwhh : ndarray (k, 2)
+        FWHH per axis in points.
+    amp : ndarray (k,)
+        Signed heights in data units.
+    shape : ndarray (k, 2) of int
+        Lineshape per axis (GAUSS, LORENTZ, VOIGT).
+    box : ndarray (k, 4)
+        ``(y0, x0, y1, x1)``: pixel extent of the mask, end exclusive
+        (rows y0..y1-1); zeros where the mask is empty.
+    target : ndarray (k,) of bool
+        Positive, centre inside, SNR >= recipe.target_snr, non-empty mask.
+    snr : ndarray (k,)
+        |amp| / noise (inf where noise is 0).
+    masks : ndarray (k, N1, N2) of bool, or None
+        Half-height region of each peak alone.
+    """
+
+    data: np.ndarray
+    noise: float
+    centre: np.ndarray
+    fwhh: np.ndarray
+    amp: np.ndarray
+    shape: np.ndarray
+    box: np.ndarray
+    target: np.ndarray
+    snr: np.ndarray
+    masks: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def truth_table(self):
+        """True peaks as a pandas DataFrame (0-based points, FWHH in points)."""
+        import pandas as pd
+        return pd.DataFrame({
+            "Y_AXIS": self.centre[:, 0], "X_AXIS": self.centre[:, 1],
+            "Y_LW": self.fwhh[:, 0], "X_LW": self.fwhh[:, 1],
+            "HEIGHT": self.amp, "SNR": self.snr,
+            "Y_SHAPE": [SHAPE_NAMES[s] for s in self.shape[:, 0]],
+            "X_SHAPE": [SHAPE_NAMES[s] for s in self.shape[:, 1]],
+            "TARGET": self.target,
+        })
+
+
+def _loguniform(rng, lo, hi, size=None):
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
+
+
+def _paper_peaks(rng, shape):
+    """The paper's protocol: 1-4 peaks, G x G or G x L, non-overlapping masks."""
+    k = int(rng.integers(1, 5))
+    cen, wid, shp = [], [], []
+    tries = 0
+    while len(cen) < k and tries < 200:
+        tries += 1
+        w = rng.uniform(2.0, 12.0, 2)
+        c = rng.uniform(w / 2, np.array(shape) - 1 - w / 2)
+        # the FWHH regions are ellipses of semi-axes w/2; keep them apart
+        if any(np.sum(((c - c2) / ((w + w2) / 2)) ** 2) < 1.2 for c2, w2 in zip(cen, wid)):
+            continue
+        s = [GAUSS, GAUSS] if rng.random() < 0.5 else [GAUSS, LORENTZ]
+        if rng.random() < 0.5:
+            s = s[::-1]
+        cen.append(c), wid.append(w), shp.append(s)
+    n = len(cen)
+    return (np.array(cen).reshape(n, 2), np.array(wid).reshape(n, 2),
+            np.ones(n), np.array(shp, dtype=int).reshape(n, 2))
+
+
+def _realistic_peaks(rng, shape, r, area_scale):
+    if rng.random() < r.p_empty:
+        k = 0
+    else:
+        k = int(np.floor(_loguniform(rng, r.n_peaks[0], r.n_peaks[1] + 1) * area_scale))
+        k = max(k, 1)
+    typical = _loguniform(rng, r.fwhh[0], r.fwhh[1], 2)
+    wid = typical * np.exp(rng.normal(0, r.fwhh_spread, (k, 2)))
+    wid = np.clip(wid, r.fwhh[0] * 0.9, r.fwhh[1] * 1.25)
+    lo = -r.border
+    hi = np.array(shape, float) - 1 + r.border
+    cen = rng.uniform(lo, hi, (k, 2))
+    # clusters: move some peaks next to an earlier one (overlaps, shoulders)
+    near = rng.random(k) < r.p_cluster
+    near[0:1] = False
+    for i in np.nonzero(near)[0]:
+        j = int(rng.integers(0, i))
+        d = rng.uniform(*r.cluster_distance)
+        ang = rng.uniform(0, 2 * np.pi)
+        cen[i] = cen[j] + d * (wid[i] + wid[j]) / 2 * np.array([np.sin(ang), np.cos(ang)])
+    shp = rng.choice(3, size=(k, 2), p=np.array(r.shapes) / np.sum(r.shapes))
+    snr = _loguniform(rng, r.snr[0], r.snr[1], k)
+    return cen, wid, snr, shp
+
+
+def _profiles(n, cen, wid, shp, eta):
+    x = np.arange(n, dtype=np.float64)[None, :]
+    return lineshape(x, cen[:, None], wid[:, None], shp[:, None], eta[:, None])
+
+
+def _draw(shape, r, rng, n_peaks=None):
+    """Draw the peaks and the artefact settings of one spectrum (no rendering)."""
+    n0, n1 = shape
+    if r.paper:
+        cen, wid, amp, shp = _paper_peaks(rng, shape)
+        return dict(cen=cen, wid=wid, amp=amp, shp=shp, eta=np.full(len(amp), 0.5),
+                    snr=np.full(len(amp), np.inf), noise=0.0)
+    if n_peaks is not None:
+        r = dataclasses.replace(r, p_empty=0.0, n_peaks=(n_peaks, n_peaks))
+        area = 1.0
+    else:
+        area = n0 * n1 / (128.0 * 128.0)
+    cen, wid, snr, shp = _realistic_peaks(rng, shape, r, area)
+    if n_peaks is not None:
+        cen, wid, snr, shp = cen[:n_peaks], wid[:n_peaks], snr[:n_peaks], shp[:n_peaks]
+    k = len(snr)
+    eta = rng.uniform(0.2, 0.8, k)
+    sign = np.ones(k)
+    if rng.random() < r.p_negative_spectrum:
+        sign[rng.random(k) < r.p_negative_peak] = -1.0
+    noise = 0.0 if rng.random() < r.p_noise_free else 1.0
+    amp = sign * snr
+    if noise == 0.0:
+        snr = np.full(k, np.inf)
+    return dict(cen=cen, wid=wid, amp=amp, shp=shp, eta=eta, snr=snr, noise=noise)
+
+
+def _render(shape, p, r, rng, masks=True):
+    """Render drawn peaks (``_draw``) plus noise and artefacts into a Synthetic."""
+    n0, n1 = shape
+    cen, wid, amp, shp, eta, snr, noise = (p[k] for k in ("cen", "wid", "amp", "shp", "eta", "snr", "noise"))
+    k = len(amp)
+    py = _profiles(n0, cen[:, 0], wid[:, 0], shp[:, 0], eta)
+    px = _profiles(n1, cen[:, 1], wid[:, 1], shp[:, 1], eta)
+    # the half-height region of peak i is py(y) px(x) >= 1/2 (both profiles peak at 1)
+    mask_arr = (py[:, :, None] * px[:, None, :]) >= 0.5 if (masks and k) else None
+    box = np.zeros((k, 4))
+    ok = np.zeros(k, bool)
+    for i in range(k):
+        ys = np.nonzero(py[i] * px[i].max() >= 0.5)[0]
+        xs = np.nonzero(px[i] * py[i].max() >= 0.5)[0]
+        if len(ys) and len(xs):
+            box[i] = (ys[0], xs[0], ys[-1] + 1, xs[-1] + 1)
+            ok[i] = True
+    if not r.paper and k and rng.random() < r.p_wiggle:
+        # truncation wiggles along the indirect axis: sinc side lobes outside the
+        # central lobe (|d| >= period), so the half-height region is unchanged
+        per = np.maximum(wid[:, 0] * rng.uniform(1.0, 1.6), 2.0)[:, None]
+        d = np.arange(n0)[None, :] - cen[:, 0:1]
+        lobes = np.sinc(d / per) * (np.abs(d) >= per)
+        py = py + rng.uniform(*r.wiggle) / 0.217 * lobes * np.exp(-np.abs(d) / (8 * per))
+    data = (py * amp[:, None]).T @ px
+    if not r.paper:
+        if noise > 0:
+            data += rng.normal(0.0, noise, shape)
+        strong = np.nonzero(np.abs(amp) >= 20.0 * max(noise, 1e-3 * np.max(np.abs(amp), initial=1.0)))[0]
+        if len(strong) and rng.random() < r.p_ridge:
+            # t1-noise ridges: correlated noise along the indirect axis in the
+            # columns of strong peaks, proportional to their height
+            rel = _loguniform(rng, *r.ridge_strength)
+            ridge = rng.normal(0, 1, (len(strong), n0 + 1))
+            ridge = (ridge[:, 1:] + ridge[:, :-1]) / np.sqrt(2)
+            data += (ridge * (rel * np.abs(amp[strong]))[:, None]).T @ px[strong]
+        if rng.random() < r.p_baseline:
+            a = rng.uniform(*r.baseline) * max(noise, 1e-3 * np.max(np.abs(amp), initial=1.0))
+            yy = np.linspace(-1, 1, n0)[:, None]
+            xx = np.linspace(-1, 1, n1)[None, :]
+            ph = rng.uniform(0, 2 * np.pi, 2)
+            fr = rng.uniform(0.2, 1.5, 2)
+            data += a * (rng.uniform(-1, 1) + 0.5 * np.sin(np.pi * fr[0] * xx + ph[0])
+                         + 0.5 * np.sin(np.pi * fr[1] * yy + ph[1]))
+        scale = 10.0 ** rng.uniform(*r.scale_decades)
+        data *= scale
+        amp = amp * scale
+        noise = noise * scale
+    inside = np.all((cen >= -0.5) & (cen < np.array(shape) - 0.5), axis=1)
+    target = inside & ok & (amp > 0)
+    if not r.paper:
+        target &= snr >= r.target_snr
+    if masks and mask_arr is None:
+        mask_arr = np.zeros((0, n0, n1), bool)
+    return Synthetic(data=data.astype(np.float32), noise=float(noise), centre=cen, fwhh=wid,
+                     amp=amp, shape=shp, box=box, target=target, snr=snr, masks=mask_arr)
+
+
+def make_spectrum(shape=(128, 128), recipe=REALISTIC, seed=None, rng=None, masks=True,
+                  n_peaks=None):
+    """Make one synthetic spectrum (a tile or a whole spectrum).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Array shape (indirect, direct).
+    recipe : Recipe
+        ``PAPER`` or ``REALISTIC`` (or your own).
+    seed : int or sequence of int, optional
+        Seed of ``numpy.random.default_rng`` (ignored when ``rng`` is given).
+    rng : numpy.random.Generator, optional
+    masks : bool
+        Return the (k, N1, N2) masks (set False for large spectra).
+    n_peaks : int, optional
+        Exact number of peaks (realistic recipe); default: drawn from the recipe.
+
+    Returns
+    -------
+    Synthetic
+
+    Examples
+    --------
+    >>> s = make_spectrum((128, 128), PAPER, seed=0)
+    >>> s.data.shape, 1 <= len(s.amp) <= 4, float(abs(s.data).max()) <= 1.0
+    ((128, 128), True, True)
+    """
+    rng = np.random.default_rng(seed) if rng is None else rng
+    return _render(shape, _draw(shape, recipe, rng, n_peaks), recipe, rng, masks)
+
+
+def make_tile(seed, recipe=REALISTIC, size=128):
+    """One ``size`` x ``size`` training tile (see :func:`make_spectrum`)."""
+    return make_spectrum((size, size), recipe, seed=seed)
+
+
+def make_tiles(n, seed=0, recipe=REALISTIC, size=128, masks=True):
+    """``n`` tiles from one seed (tile i uses seed ``[seed, i]``).
+
+    Examples
+    --------
+    >>> tiles = make_tiles(3, seed=1)
+    >>> [t.data.shape for t in tiles]
+    [(128, 128), (128, 128), (128, 128)]
+    """
+    return [make_spectrum((size, size), recipe, seed=[seed, i], masks=masks) for i in range(n)]
+
+
+def checksum(spectra):
+    """SHA-256 of the data and the true peaks of a list of Synthetic (reproducibility)."""
+    h = hashlib.sha256()
+    for s in spectra:
+        for a in (s.data, s.centre, s.fwhh, s.amp, s.box, s.target):
+            h.update(np.ascontiguousarray(a).tobytes())
+        if s.masks is not None:
+            h.update(np.packbits(s.masks).tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- whole spectra
+
+#: Axis set-up of simulated spectra: a 1H-15N HSQC at 600 MHz (axis 0 = 15N).
+HSQC_AXES = (
+    dict(label="15N", obs=60.81, centre_ppm=118.0, sw_ppm=36.0),
+    dict(label="1H", obs=600.13, centre_ppm=8.25, sw_ppm=5.0),
+)
+
+
+def simulate(shape=(512, 1024), n_peaks=200, seed=0, recipe=REALISTIC, crowded=True,
+             negative=False):
+    """A realistic whole synthetic 2D spectrum with its true peaks.
+
+    Peaks are spread over the spectrum with crowded regions (half of them in a
+    few dense clusters when ``crowded``), widths typical of one spectrum, heights
+    over three decades, t1 ridges, baseline and noise as in the ``realistic`` recipe.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    n_peaks : int
+    seed : int
+    recipe : Recipe
+    crowded : bool
+        Put about half of the peaks in dense regions.
+    negative : bool
+        Make about a third of the peaks negative (multiplicity-edited HSQC).
+
+    Returns
+    -------
+    Synthetic
+        ``meta`` holds ``udic`` (nmrglue universal dictionary of an HSQC).
+
+    Examples
+    --------
+    >>> s = simulate(shape=(64, 64), n_peaks=5, seed=0)
+    >>> s.data.shape, len(s.amp)
+    ((64, 64), 5)
+    """
+    rng = np.random.default_rng(seed)
+    r = dataclasses.replace(
+        recipe, p_empty=0.0, p_noise_free=0.0, fwhh=(2.0, 8.0), fwhh_spread=0.15,
+        p_negative_spectrum=1.0 if negative else 0.0, snr=(3.0, 3000.0),
+        border=0.0, p_ridge=1.0, p_wiggle=0.0, p_baseline=1.0, baseline=(0.1, 0.5),
+        scale_decades=(3.0, 6.0))
+    p = _draw(shape, r, rng, n_peaks)
+    k = len(p["amp"])
+    if crowded and k >= 4:
+        # move about half of the peaks into a few dense regions
+        n_reg = max(1, k // 40)
+        lo = np.array(shape) * 0.1
+        regs = rng.uniform(lo, np.array(shape) * 0.9, (n_reg, 2))
+        move = rng.random(k) < 0.5
+        spread = 4.0 * np.median(p["wid"], axis=0)
+        p["cen"][move] = regs[rng.integers(0, n_reg, move.sum())] + rng.normal(0, 1, (move.sum(), 2)) * spread
+        p["cen"] = np.clip(p["cen"], 0, np.array(shape) - 1)
+    s = _render(shape, p, r, rng, masks=False)
+    s.meta["udic"] = _udic(shape)
+    return s
+
+
+def _udic(shape):
+    import nmrglue as ng
+    udic = ng.fileiobase.create_blank_udic(2)
+    for i, ax in enumerate(HSQC_AXES):
+        n = shape[i]
+        sw_hz = ax["sw_ppm"] * ax["obs"]
+        udic[i].update(size=n, complex=False, encoding="states" if i == 0 else "direct",
+                       sw=sw_hz, obs=ax["obs"], car=ax["centre_ppm"] * ax["obs"],
+                       label=ax["label"], time=False, freq=True)
+    return udic
+
+
+def write_spectrum(path, sim, truth=True):
+    """Write a synthetic spectrum as a real NMRPipe (``.ft2``/``.ft``) or UCSF file.
+
+    ppm referencing comes from ``sim.meta["udic"]`` (an HSQC by default) through
+    nmrglue's ``create_dic``/``write``. The true peaks go to ``<stem>_peaks.csv``
+    beside it, with ppm columns. Both files are written atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.ft2``, ``.ft``, ``.fid``-less NMRPipe name, or ``.ucsf``.
+    sim : Synthetic
+    truth : bool
+        Also write the truth table.
+
+    Returns
+    -------
+    list of str
+        The paths written.
+    """
+    import nmrglue as ng
+    path = os.fspath(path)
+    udic = sim.meta.get("udic") or _udic(sim.data.shape)
+    ext = os.path.splitext(path)[1].lower()
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        if ext == ".ucsf":
+            dic = ng.sparky.create_dic(udic)
+            ng.sparky.write(tmp, dic, sim.data, overwrite=True)
+            uc = [ng.sparky.make_uc(dic, sim.data, dim=i) for i in range(2)]
+        else:
+            dic = ng.pipe.create_dic(udic)
+            ng.pipe.write(tmp, dic, sim.data, overwrite=True)
+            uc = [ng.pipe.make_uc(dic, sim.data, dim=i) for i in range(2)]
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    out = [path]
+    if truth:
+        t = sim.truth_table()
+        t.insert(2, "Y_PPM", [uc[0].ppm(v) for v in sim.centre[:, 0]])
+        t.insert(3, "X_PPM", [uc[1].ppm(v) for v in sim.centre[:, 1]])
+        csv = os.path.splitext(path)[0] + "_peaks.csv"
+        tmpc = csv + f".tmp{os.getpid()}"
+        t.to_csv(tmpc, index=False, float_format="%.6g")
+        os.replace(tmpc, csv)
+        out.append(csv)
+    return out
