@@ -193,6 +193,43 @@ class Synthetic:
     snr: np.ndarray
     masks: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    eta: np.ndarray | None = None
+
+    def nn_distance(self):
+        """Distance of each peak to its nearest neighbour, in FWHH units.
+
+        ``sqrt((dy / wy)^2 + (dx / wx)^2)`` with w the mean FWHH of the pair;
+        inf for a lone peak.
+        """
+        k = len(self.amp)
+        if k < 2:
+            return np.full(k, np.inf)
+        d = self.centre[:, None, :] - self.centre[None, :, :]
+        w = (self.fwhh[:, None, :] + self.fwhh[None, :, :]) / 2
+        r = np.sqrt(np.sum((d / w) ** 2, axis=2))
+        np.fill_diagonal(r, np.inf)
+        return r.min(axis=1)
+
+    def resolved(self, min_distance=1.0):
+        """Peaks a picker can be asked to find separately.
+
+        A peak is resolved when its nearest neighbour is at least
+        ``min_distance`` FWHH away and its own height at its centre is larger
+        than the sum of all other peaks' signal there (so it is not a mere
+        shoulder on a stronger neighbour).
+        """
+        k = len(self.amp)
+        if k == 0:
+            return np.zeros(0, bool)
+        eta = self.eta if self.eta is not None else np.full(k, 0.5)
+        fy = lineshape(self.centre[:, 0][:, None], self.centre[:, 0][None, :],
+                       self.fwhh[:, 0][None, :], self.shape[:, 0][None, :], eta[None, :])
+        fx = lineshape(self.centre[:, 1][:, None], self.centre[:, 1][None, :],
+                       self.fwhh[:, 1][None, :], self.shape[:, 1][None, :], eta[None, :])
+        contrib = fy * fx * np.abs(self.amp)[None, :]   # [i, j]: peak j at centre of i
+        own = np.diag(contrib).copy()
+        np.fill_diagonal(contrib, 0.0)
+        return (self.nn_distance() >= min_distance) & (own > contrib.sum(axis=1))
 
     def truth_table(self):
         """True peaks as a pandas DataFrame (0-based points, FWHH in points)."""
@@ -344,7 +381,8 @@ def _render(shape, p, r, rng, masks=True):
     if masks and mask_arr is None:
         mask_arr = np.zeros((0, n0, n1), bool)
     return Synthetic(data=data.astype(np.float32), noise=float(noise), centre=cen, fwhh=wid,
-                     amp=amp, shape=shp, box=box, target=target, snr=snr, masks=mask_arr)
+                     amp=amp, shape=shp, box=box, target=target, snr=snr, masks=mask_arr,
+                     eta=eta)
 
 
 def make_spectrum(shape=(128, 128), recipe=REALISTIC, seed=None, rng=None, masks=True,
@@ -526,7 +564,7 @@ def write_spectrum(path, sim, truth=True):
         t.insert(3, "X_PPM", [uc[1].ppm(v) for v in sim.centre[:, 1]])
         csv = os.path.splitext(path)[0] + "_peaks.csv"
         tmpc = csv + f".tmp{os.getpid()}"
-        t.to_csv(tmpc, index=False, float_format="%.6g")
+        t.to_csv(tmpc, index=False, float_format="%.10g")
         os.replace(tmpc, csv)
         out.append(csv)
     return out

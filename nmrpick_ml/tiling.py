@@ -1,0 +1,122 @@
+"""Cut a spectrum into overlapping tiles and stitch tile detections back.
+
+Tiles are ``tile`` x ``tile`` with at least ``overlap`` points shared between
+neighbours; the last tile on each axis is aligned to the border, and spectra
+smaller than a tile are padded (with zeros, in normalised units). Each tile
+owns a *core*: the part of the spectrum closer to it than to its neighbours
+(the split runs through the middle of each overlap). A detection is kept only
+by the tile whose core holds its centre, so a peak on a seam is reported once;
+what is left of duplicates is merged after refinement (``_refine``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["tile_starts", "core_bounds", "cut_tiles", "stitch"]
+
+
+def tile_starts(n, tile=128, overlap=32):
+    """Start indices of tiles along an axis of ``n`` points.
+
+    Examples
+    --------
+    >>> tile_starts(300, 128, 32)
+    [0, 86, 172]
+    >>> tile_starts(100, 128, 32)
+    [0]
+    """
+    if n <= tile:
+        return [0]
+    step = tile - overlap
+    k = int(np.ceil((n - tile) / step)) + 1
+    # spread the tiles evenly so every overlap is at least `overlap`
+    return [int(round(i * (n - tile) / (k - 1))) for i in range(k)]
+
+
+def core_bounds(starts, n, tile=128):
+    """(lo, hi) of each tile's core along one axis (hi exclusive, in points).
+
+    Examples
+    --------
+    >>> core_bounds([0, 86, 172], 300, 128)
+    [(0.0, 107.0), (107.0, 193.0), (193.0, 300.0)]
+    """
+    bounds = []
+    for i, s in enumerate(starts):
+        lo = 0.0 if i == 0 else (s + starts[i - 1] + tile) / 2.0
+        hi = float(n) if i == len(starts) - 1 else (starts[i + 1] + s + tile) / 2.0
+        bounds.append((lo, hi))
+    return bounds
+
+
+def cut_tiles(x, tile=128, overlap=32, keep=None):
+    """Cut a (C, N1, N2) array into tiles.
+
+    Parameters
+    ----------
+    x : ndarray of shape (C, N1, N2)
+    tile, overlap : int
+    keep : callable, optional
+        ``keep(y0, x0) -> bool``; tiles for which it is False are skipped
+        (e.g. nothing above the threshold in them).
+
+    Returns
+    -------
+    tiles : ndarray of shape (n, C, tile, tile)
+    origins : list of (y0, x0)
+        Top-left corner of each tile in the spectrum.
+    cores : list of ((ylo, yhi), (xlo, xhi))
+    """
+    c, n0, n1 = x.shape
+    if n0 < tile or n1 < tile:
+        pad = np.zeros((c, max(n0, tile), max(n1, tile)), x.dtype)
+        pad[:, :n0, :n1] = x
+        xp = pad
+    else:
+        xp = x
+    sy, sx = tile_starts(n0, tile, overlap), tile_starts(n1, tile, overlap)
+    by, bx = core_bounds(sy, n0, tile), core_bounds(sx, n1, tile)
+    tiles, origins, cores = [], [], []
+    for iy, y0 in enumerate(sy):
+        for ix, x0 in enumerate(sx):
+            if keep is not None and not keep(y0, x0):
+                continue
+            tiles.append(xp[:, y0:y0 + tile, x0:x0 + tile])
+            origins.append((y0, x0))
+            cores.append((by[iy], bx[ix]))
+    arr = np.stack(tiles) if tiles else np.zeros((0, c, tile, tile), x.dtype)
+    return arr, origins, cores
+
+
+def stitch(detections, origins, cores):
+    """Gather tile detections into spectrum coordinates, each kept by one tile.
+
+    Parameters
+    ----------
+    detections : list of dict
+        Per tile, as ``model.predict_tiles`` returns (``boxes`` (y0, x0, y1, x1),
+        ``scores``, ``masks``).
+    origins, cores : from :func:`cut_tiles`.
+
+    Returns
+    -------
+    dict
+        ``boxes`` (m, 4) and ``scores`` (m,) in spectrum coordinates, ``masks``
+        (list of bool crops over each box) and ``mask_offsets`` (m, 2).
+    """
+    boxes, scores, masks, offs = [], [], [], []
+    for det, (oy, ox), ((ylo, yhi), (xlo, xhi)) in zip(detections, origins, cores):
+        for b, s, m in zip(det["boxes"], det["scores"], det["masks"]):
+            cy = (b[0] + b[2]) / 2 - 0.5 + oy
+            cx = (b[1] + b[3]) / 2 - 0.5 + ox
+            if not (ylo - 0.5 <= cy < yhi - 0.5 and xlo - 0.5 <= cx < xhi - 0.5):
+                continue
+            y0, x0 = int(max(0, np.floor(b[0]))), int(max(0, np.floor(b[1])))
+            y1, x1 = int(np.ceil(b[2])), int(np.ceil(b[3]))
+            boxes.append(b + np.array([oy, ox, oy, ox], float))
+            scores.append(float(s))
+            masks.append(m[y0:y1, x0:x1] >= 0.5)
+            offs.append((oy + y0, ox + x0))
+    return dict(boxes=np.array(boxes, float).reshape(-1, 4), scores=np.array(scores, float),
+                masks=masks, mask_offsets=np.array(offs, float).reshape(-1, 2))
