@@ -67,6 +67,20 @@ class TrainResult:
     checkpoint: str
     weights: str
     seconds: float
+    replicas: list | None = None
+
+
+MIN_BOX = 4.0
+
+
+def _min_size(boxes, m):
+    """Grow (x0, y0, x1, y1) boxes about their centre to at least m points per side."""
+    b = boxes.astype(np.float64).copy()
+    for lo, hi in ((0, 2), (1, 3)):
+        c = (b[:, lo] + b[:, hi]) / 2
+        w = np.maximum(b[:, hi] - b[:, lo], m)
+        b[:, lo], b[:, hi] = c - w / 2, c + w / 2
+    return b
 
 
 def make_batch(step, rank, batch_size, seed, p_paper=0.15, size=128):
@@ -95,6 +109,11 @@ def make_batch(step, rank, batch_size, seed, p_paper=0.15, size=128):
             x = x[:, ::-1, :]
             masks = masks[:, ::-1, :]
             boxes = np.stack([boxes[:, 0], size - boxes[:, 3], boxes[:, 2], size - boxes[:, 1]], 1)
+        # at least MIN_BOX points per side: a 1-2 point box can fall between the
+        # stride-4 anchors with IoU 0 to all of them, and torchvision then makes
+        # every anchor a positive match (huge RPN losses). The picker redraws
+        # boxes from the data afterwards (``_refine``), so nothing is lost.
+        boxes = _min_size(boxes.reshape(-1, 4), MIN_BOX)
         images.append(torch.from_numpy(np.ascontiguousarray(x)))
         targets.append(dict(
             boxes=torch.as_tensor(boxes.reshape(-1, 4), dtype=torch.float32),
@@ -232,12 +251,23 @@ def train(args):
         logf.close()
     if bar is not None:
         bar.close()
+    replicas = None
     if distributed:
+        import hashlib
         import torch.distributed as dist
+        # every replica must end with the same weights: gather their checksums
+        h = hashlib.sha256()
+        for v in model.state_dict().values():
+            h.update(v.detach().cpu().numpy().tobytes())
+        replicas = [None] * world
+        dist.all_gather_object(replicas, h.hexdigest())
+        if rank == 0:
+            with open(os.path.join(args.out, "replicas.json"), "w") as fh:
+                json.dump(replicas, fh)
         dist.barrier()
         dist.destroy_process_group()
     return TrainResult(out=args.out, steps=step, losses=losses, checkpoint=ckpt_path,
-                       weights=weights, seconds=time.time() - t0)
+                       weights=weights, seconds=time.time() - t0, replicas=replicas)
 
 
 def export_weights(checkpoint, dest_dir=None, extra_config=None):
@@ -285,6 +315,8 @@ def main(argv=None):
         tail = np.mean(res.losses[-20:]) if res.losses else float("nan")
         print(f"trained {res.steps} steps in {res.seconds:.0f} s; last loss {tail:.4f}; "
               f"weights {res.weights}; checkpoint {res.checkpoint}")
+        if res.replicas:
+            print(f"{len(res.replicas)} replicas, identical weights: {len(set(res.replicas)) == 1}")
     return 0
 
 
