@@ -1,0 +1,178 @@
+"""Shared input checks and the peak-table schema of nmrpick-ml.
+
+Every check names the parameter, the rule and the value it received, and
+raises :class:`~nmrpick_ml.NmrpickError` (a ValueError) for a bad value or
+TypeError for a bad type. Nothing here imports torch.
+"""
+
+import numbers
+
+import numpy as np
+
+from ._errors import NmrpickError
+
+#: Columns of the peak table that :func:`nmrpick_ml.pick` returns, in order.
+#: Points are 0-based array indices (axis 0 = Y = indirect, axis 1 = X =
+#: direct), linewidths are full widths at half height.
+PEAK_DTYPE = np.dtype([
+    ("Y_AXIS", "f8"),    # position along axis 0, points (0-based)
+    ("X_AXIS", "f8"),    # position along axis 1, points (0-based)
+    ("cID", "i8"),       # cluster id (peaks whose footprints touch share it)
+    ("Y_LW", "f8"),      # FWHH along axis 0, points
+    ("X_LW", "f8"),      # FWHH along axis 1, points
+    ("VOL", "f8"),       # volume estimate, data units x points^2
+    ("Y_PPM", "f8"),     # position along axis 0, ppm
+    ("X_PPM", "f8"),     # position along axis 1, ppm
+    ("Y_LW_HZ", "f8"),   # FWHH along axis 0, Hz
+    ("X_LW_HZ", "f8"),   # FWHH along axis 1, Hz
+    ("HEIGHT", "f8"),    # data value at the rounded peak centre
+    ("SCORE", "f8"),     # confidence 0..1 (1.0 for threshold picks)
+])
+
+
+def check_spectrum(data, name="data"):
+    """Check that ``data`` is a real, finite 2-D spectrum and return it as floats.
+
+    Parameters
+    ----------
+    data : array_like of shape (N1, N2)
+        Spectrum, axis 0 indirect, axis 1 direct.
+    name : str, optional
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    data : ndarray of shape (N1, N2)
+        The same values as a floating-point array (float32 and float64 are
+        kept, integers become float64). No copy when already floating.
+
+    Raises
+    ------
+    NmrpickError
+        Not 2-D, empty, complex, or holding NaN/Inf values (the message gives
+        their count).
+    TypeError
+        Not numeric.
+
+    Examples
+    --------
+    >>> check_spectrum(np.zeros((4, 5), dtype=np.float32)).dtype
+    dtype('float32')
+    >>> check_spectrum(np.zeros(8))
+    Traceback (most recent call last):
+    ...
+    nmrpick_ml._errors.NmrpickError: `data` must be a real 2-D array; got shape (8,) dtype float64
+    """
+    arr = np.asarray(data)
+    desc = f"shape {arr.shape} dtype {arr.dtype}"
+    if np.iscomplexobj(arr):
+        raise NmrpickError(
+            f"`{name}` must be a real 2-D array; got {desc} (complex): phase the "
+            "spectrum and delete the imaginary parts first")
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"`{name}` must be a numeric array; got {desc}")
+    if arr.ndim != 2:
+        raise NmrpickError(f"`{name}` must be a real 2-D array; got {desc}")
+    if arr.size == 0:
+        raise NmrpickError(f"`{name}` must not be empty; got {desc}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise NmrpickError(
+            f"`{name}` has {bad} NaN/Inf values (of {arr.size}); replace or crop "
+            "them before picking (for example numpy.nan_to_num)")
+    return arr
+
+
+def is_constant(data):
+    """True when every value of ``data`` is the same (for example all zero)."""
+    return bool(data.size) and float(np.max(data)) == float(np.min(data))
+
+
+def check_uc(uc, shape, name="uc"):
+    """Check that ``uc`` holds one nmrglue unit_conversion per axis of ``shape``.
+
+    Returns the unit conversions as a tuple.
+    """
+    if uc is None or isinstance(uc, (str, bytes)) or not hasattr(uc, "__len__"):
+        raise TypeError(f"`{name}` must be a sequence of nmrglue unit_conversion "
+                        f"objects, one per axis; got {type(uc).__name__}")
+    if len(uc) != len(shape):
+        raise NmrpickError(f"`{name}` must hold one unit conversion per axis "
+                           f"({len(shape)} for data of shape {tuple(shape)}); got {len(uc)}")
+    for i, u in enumerate(uc):
+        if not (hasattr(u, "ppm") and hasattr(u, "hz")):
+            raise TypeError(f"`{name}[{i}]` must be an nmrglue unit_conversion "
+                            f"(with .ppm and .hz); got {type(u).__name__}")
+    return tuple(uc)
+
+
+def check_number(value, name, *, low=None, high=None, low_open=False, integer=False,
+                 allow_none=False):
+    """Check a scalar parameter against a range and return it (float or int).
+
+    Examples
+    --------
+    >>> check_number(8, "snr", low=0, low_open=True)
+    8.0
+    >>> check_number(0, "snr", low=0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    nmrpick_ml._errors.NmrpickError: `snr` must be > 0; got 0
+    """
+    if value is None and allow_none:
+        return None
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise TypeError(f"`{name}` must be {what}; got {value!r}")
+    if not integer and not np.isfinite(value):
+        raise NmrpickError(f"`{name}` must be finite; got {value!r}")
+    if low is not None:
+        if (value <= low) if low_open else (value < low):
+            raise NmrpickError(f"`{name}` must be {'>' if low_open else '>='} {low}; got {value!r}")
+    if high is not None and value > high:
+        raise NmrpickError(f"`{name}` must be <= {high}; got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def check_choice(value, name, choices):
+    """Check that ``value`` is one of ``choices`` and return it."""
+    if value not in choices:
+        raise NmrpickError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def as_peak_records(peaks, name="peaks"):
+    """Return ``peaks`` (recarray, structured array or DataFrame) as a
+    :data:`PEAK_DTYPE` recarray; missing or extra columns are an error.
+    """
+    if hasattr(peaks, "to_records") and hasattr(peaks, "columns"):   # DataFrame
+        cols = list(peaks.columns)
+        getter = peaks.__getitem__
+        n = len(peaks)
+    else:
+        arr = np.asarray(peaks)
+        if arr.dtype.names is None:
+            raise TypeError(f"`{name}` must be the peak table that pick() returns "
+                            f"(a record array or DataFrame); got {type(peaks).__name__}")
+        cols = list(arr.dtype.names)
+        getter = arr.__getitem__
+        n = arr.shape[0] if arr.ndim else 1
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+            getter = arr.__getitem__
+    missing = [c for c in PEAK_DTYPE.names if c not in cols]
+    if missing:
+        raise NmrpickError(f"`{name}` lacks the column(s) {', '.join(missing)}; "
+                           f"expected {', '.join(PEAK_DTYPE.names)}")
+    out = np.zeros(n, dtype=PEAK_DTYPE)
+    for c in PEAK_DTYPE.names:
+        out[c] = np.asarray(getter(c))
+    return out.view(np.recarray)
+
+
+def empty_peaks():
+    """A zero-row peak table with the full :data:`PEAK_DTYPE`."""
+    return np.zeros(0, dtype=PEAK_DTYPE).view(np.recarray)

@@ -1,0 +1,836 @@
+"""Read 2D NMR spectra and write peak tables.
+
+Readers (the format is detected from the content, not from the extension):
+
+========  ==============================================================
+format    what is read
+========  ==============================================================
+pipe      NMRPipe ``.ft2``/``.ft``/``.dat``: a 2D file, or one plane of a
+          pseudo-3D/3D stream (``plane``, 0-based); header magic 2.345
+ucsf      UCSF/Sparky ``.ucsf`` (header ``UCSF NMR``); 2D or a plane of 3D
+bruker    Bruker processed data: a ``pdata/N`` folder holding ``2rr`` and
+          ``procs``/``proc2s``, or the experiment folder (takes ``pdata/1``)
+npy       a NumPy ``.npy`` array with a sidecar JSON of its axes (see
+          :func:`read_spectrum`), as the host macros write it
+========  ==============================================================
+
+Writers: NMRPipe ``.tab``, Sparky ``.list``, ``.csv`` and NEF ``.nef`` (see
+:func:`write_table`). Writes are atomic (a temporary file in the target
+folder, then ``os.replace``) and never replace an input file.
+
+All unit conversions are nmrglue's own (``make_uc``, ``guess_udic``,
+``uc_from_udic``). Nothing here imports torch.
+"""
+
+import datetime
+import json
+import os
+import re
+import stat
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import nmrglue as ng
+
+from ._errors import NmrpickError
+from ._validate import PEAK_DTYPE, as_peak_records, check_number
+from ._version import __version__
+
+__all__ = ["Spectrum", "read_spectrum", "write_table", "read_table", "uc_from_dic",
+           "TABLE_FORMATS"]
+
+#: Output formats by file extension.
+TABLE_FORMATS = {".tab": "tab", ".list": "list", ".csv": "csv", ".nef": "nef"}
+
+_PIPE_MAGIC = 2.345
+_PIPE_HEADER_BYTES = 2048
+_BRUKER_DATA = {"1r": 1, "2rr": 2, "3rrr": 3, "4rrrr": 4}
+_BRUKER_FILES = {"2rr", "2ri", "2ir", "2ii", "1r", "1i", "3rrr", "procs", "proc2s", "proc3s",
+                 "proc", "proc2", "proc3", "title", "outd", "auditp.txt"}
+
+
+@dataclass(frozen=True, eq=False)
+class Spectrum:
+    """A 2D spectrum as :func:`read_spectrum` returns it.
+
+    Attributes
+    ----------
+    dic : dict
+        The reader's own parameter dictionary (nmrglue's for NMRPipe, UCSF and
+        Bruker; the sidecar JSON for ``.npy``).
+    data : ndarray of shape (N1, N2), float32
+        Real spectrum; axis 0 is the indirect dimension, axis 1 the direct one.
+    uc : tuple of nmrglue unit_conversion
+        One per axis, in array order: ``uc[0].ppm(i)`` is the ppm of row ``i``.
+    labels : tuple of str
+        Nucleus per axis, normalised (``'N15'`` and ``'15N'`` both give
+        ``'15N'``, ``'HN'`` gives ``'1H'``); unknown labels are kept as they are.
+    obs_mhz, sw_hz : tuple of float
+        Spectrometer frequency (MHz) and spectral width (Hz) per axis.
+    format : {'pipe', 'ucsf', 'bruker', 'npy'}
+    path : str
+        The file (or for Bruker the ``pdata/N`` folder) that was read.
+    plane : int or None
+        The plane taken from a 3D file, else None.
+    """
+
+    dic: dict
+    data: np.ndarray
+    uc: tuple
+    labels: tuple
+    obs_mhz: tuple
+    sw_hz: tuple
+    format: str
+    path: str
+    plane: int = None
+
+    @property
+    def shape(self):
+        """Shape of ``data``."""
+        return self.data.shape
+
+    def ppm_limits(self):
+        """(first, last) ppm per axis, from nmrglue's unit conversion."""
+        return tuple(tuple(float(v) for v in u.ppm_limits()) for u in self.uc)
+
+    def __repr__(self):
+        lims = ", ".join(f"{lab} {a:.3f}..{b:.3f} ppm"
+                         for lab, (a, b) in zip(self.labels, self.ppm_limits()))
+        plane = "" if self.plane is None else f" plane {self.plane}"
+        return f"<Spectrum {self.format} {self.shape}{plane}: {lims} ({self.path})>"
+
+
+# --------------------------------------------------------------------------- #
+# reading
+# --------------------------------------------------------------------------- #
+
+def read_spectrum(path, plane=None, *, axes=None):
+    """Read a 2D spectrum (or one plane of a 3D one) from disk.
+
+    The format is recognised from the content: NMRPipe header magic (2.345 at
+    float 2), UCSF ``UCSF NMR`` header, a Bruker ``pdata`` folder layout
+    (``2rr`` + ``procs``), or the ``.npy`` magic. Time-domain, complex,
+    1-D, 4-D, truncated and unknown files raise :class:`NmrpickError` with a
+    one-line reason.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File, or Bruker ``pdata/N`` or experiment folder (``pdata/1`` is taken).
+        A ``2rr`` file path is read as its folder.
+    plane : int, optional
+        0-based plane (along the first array axis) of a pseudo-3D/3D file.
+        Required for 3D files, refused for 2D ones.
+    axes : str or path-like, optional
+        Sidecar JSON for a ``.npy`` array; by default the file with the same
+        stem and ``.json``. Its form, axes in numpy order::
+
+            {"axes": [{"label": "15N", "sw_hz": 2000.0, "obs_mhz": 60.8,
+                       "ref_point": 1, "ref_ppm": 135.0}, {...}]}
+
+        ``ref_point`` is 1-based; ``ref_ppm`` is the ppm of that point.
+
+    Returns
+    -------
+    spectrum : Spectrum
+        ``data`` as real float32 of shape (N1, N2), axis 0 indirect, and one
+        nmrglue unit conversion per axis in ``uc``.
+
+    Raises
+    ------
+    NmrpickError
+        Missing, unreadable, unknown, corrupt or truncated input; 1-D or 4-D
+        data; 3-D data without ``plane`` or with one out of range; complex or
+        time-domain data (must be Fourier transformed and phased first).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> np.save(os.path.join(d, "s.npy"), np.zeros((8, 16), np.float32))
+    >>> ax = [{"label": "N15", "sw_hz": 800.0, "obs_mhz": 60.8, "ref_point": 1, "ref_ppm": 130.0},
+    ...       {"label": "HN", "sw_hz": 1600.0, "obs_mhz": 600.0, "ref_point": 1, "ref_ppm": 10.0}]
+    >>> with open(os.path.join(d, "s.json"), "w") as f:
+    ...     json.dump({"axes": ax}, f)
+    >>> s = read_spectrum(os.path.join(d, "s.npy"))
+    >>> s.labels, s.data.shape, round(s.uc[0].ppm(0), 6)
+    (('15N', '1H'), (8, 16), 130.0)
+    """
+    plane = check_number(plane, "plane", low=0, integer=True, allow_none=True)
+    p = Path(os.fspath(path))
+    kind, target = _detect(p)
+    reader = {"pipe": _read_pipe, "ucsf": _read_ucsf, "bruker": _read_bruker,
+              "npy": _read_npy}[kind]
+    if kind == "npy":
+        dic, data, info = reader(target, axes)
+    else:
+        dic, data, info = reader(target)
+    return _to_spectrum(kind, target, dic, data, info, plane)
+
+
+def _to_spectrum(kind, target, dic, data, info, plane):
+    shape = data.shape
+    if data.ndim == 1:
+        raise NmrpickError(f"{target}: 1-D spectrum of {shape[0]} points; nmrpick-ml "
+                           "picks 2-D spectra")
+    if data.ndim > 3:
+        raise NmrpickError(f"{target}: {data.ndim}-D spectrum of shape {shape}; only 2-D "
+                           "spectra and planes of 3-D ones are supported")
+    if data.ndim == 3:
+        if plane is None:
+            raise NmrpickError(f"{target}: 3-D spectrum of shape {shape}; choose a 2-D "
+                               f"plane with plane= (--plane), 0..{shape[0] - 1}")
+        if plane >= shape[0]:
+            raise NmrpickError(f"{target}: plane {plane} is out of range; the file has "
+                               f"{shape[0]} planes (0..{shape[0] - 1})")
+        data = data[plane]
+        info = info[1:]
+    elif plane is not None:
+        raise NmrpickError(f"{target}: plane={plane} given but the file is a 2-D spectrum "
+                           f"of shape {shape}")
+    for i, ax in enumerate(info):
+        if ax["time"]:
+            raise NmrpickError(
+                f"{target}: time-domain data ({ax['flag']}, axis {i} {ax['label']}); it must "
+                "be Fourier transformed and phased first")
+    if np.iscomplexobj(data) or any(ax["complex"] for ax in info):
+        flags = ", ".join(ax["flag"] for ax in info if ax["complex"]) or "complex values"
+        raise NmrpickError(
+            f"{target}: complex data ({flags}); it must be phased and the imaginary parts "
+            "deleted first (NMRPipe: PS then -di)")
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    return Spectrum(dic=dic, data=data, uc=tuple(ax["uc"] for ax in info),
+                    labels=tuple(_nucleus(ax["label"]) for ax in info),
+                    obs_mhz=tuple(float(ax["obs"]) for ax in info),
+                    sw_hz=tuple(float(ax["sw"]) for ax in info),
+                    format=kind, path=str(target), plane=plane)
+
+
+def _detect(p):
+    """Return (format, path to read) from the content at ``p``."""
+    if not os.path.lexists(p):
+        raise NmrpickError(f"{p}: no such file or folder")
+    if not p.exists():
+        raise NmrpickError(f"{p}: broken symbolic link")
+    if p.is_dir():
+        return _detect_dir(p)
+    st = p.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise NmrpickError(f"{p}: not a regular file (a FIFO, socket or device)")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(_PIPE_HEADER_BYTES)
+    except PermissionError:
+        raise NmrpickError(f"{p}: permission denied (cannot read the file)") from None
+    except OSError as exc:
+        raise NmrpickError(f"{p}: cannot read ({exc.strerror})") from None
+    if head.startswith(b"\x93NUMPY"):
+        return "npy", p
+    if head.startswith(b"UCSF NMR"):
+        return "ucsf", p
+    if _is_pipe_header(head):
+        return "pipe", p
+    if p.name in _BRUKER_DATA and (p.parent / "procs").is_file():
+        return _detect_dir(p.parent)
+    if p.name in ("fid", "ser") and (p.parent / "acqus").is_file():
+        raise NmrpickError(f"{p}: Bruker time-domain data ({p.name}); it must be Fourier "
+                           "transformed and phased first (TopSpin xfb), then give the "
+                           "pdata/N folder")
+    if p.suffix.lower() == ".pzst":
+        raise NmrpickError(f"{p}: POKY compressed spectrum (.pzst) cannot be read; save "
+                           "it as UCSF (.ucsf) in POKY first")
+    if not head:
+        raise NmrpickError(f"{p}: empty file")
+    hint = {".ft2": "NMRPipe", ".ft": "NMRPipe", ".ft3": "NMRPipe", ".dat": "NMRPipe",
+            ".fid": "NMRPipe", ".ucsf": "UCSF", ".npy": "NumPy"}.get(p.suffix.lower())
+    if hint:
+        raise NmrpickError(f"{p}: corrupt or not a {hint} file (its header is not "
+                           f"{hint}'s)")
+    raise NmrpickError(f"{p}: unknown file format (not NMRPipe, UCSF/Sparky, Bruker "
+                       "pdata or .npy)")
+
+
+def _is_pipe_header(head):
+    if len(head) < 12:
+        return False
+    for order in ("<f4", ">f4"):
+        v = float(np.frombuffer(head[8:12], dtype=order)[0])
+        if abs(v - _PIPE_MAGIC) < 1e-5:
+            return True
+    return False
+
+
+def _detect_dir(p):
+    names = set(os.listdir(p)) if os.access(p, os.R_OK | os.X_OK) else None
+    if names is None:
+        raise NmrpickError(f"{p}: permission denied (cannot list the folder)")
+    data_files = [n for n in _BRUKER_DATA if n in names]
+    if data_files:
+        if "procs" not in names:
+            raise NmrpickError(f"{p}: Bruker {data_files[0]} without its procs file")
+        return "bruker", p
+    pdata = p / "pdata"
+    if pdata.is_dir():
+        if (pdata / "1").is_dir():
+            return _detect_dir(pdata / "1")
+        procnos = sorted(n for n in os.listdir(pdata) if (pdata / n).is_dir())
+        if procnos:
+            raise NmrpickError(f"{p}: has no pdata/1; give one of "
+                               + ", ".join(str(pdata / n) for n in procnos))
+    if "fid" in names or "ser" in names:
+        raise NmrpickError(f"{p}: Bruker time-domain data ({'ser' if 'ser' in names else 'fid'}) "
+                           "without processed pdata; it must be Fourier transformed and "
+                           "phased first (TopSpin xfb)")
+    raise NmrpickError(f"{p}: folder is not Bruker processed data (no 2rr + procs, "
+                       "no pdata/1)")
+
+
+def _nmrglue_read(fmt, path, func, *args, **kw):
+    """Call an nmrglue reader; its exceptions and warnings become one NmrpickError."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            dic, data = func(*args, **kw)
+        except PermissionError:
+            raise NmrpickError(f"{path}: permission denied (cannot read the file)") from None
+        except (ValueError, IndexError, KeyError, OSError, EOFError, TypeError) as exc:
+            raise NmrpickError(f"{path}: corrupt or truncated {fmt} file ({exc})") from None
+    return dic, data, [str(w.message) for w in caught]
+
+
+def _axis(uc, label, obs, sw, *, time=False, cplx=False, flag=""):
+    return {"uc": uc, "label": label, "obs": obs, "sw": sw, "time": time, "complex": cplx,
+            "flag": flag}
+
+
+def _read_pipe(path):
+    size = os.path.getsize(path)
+    if size < _PIPE_HEADER_BYTES:
+        raise NmrpickError(f"{path}: truncated NMRPipe file ({size} bytes, shorter than "
+                           f"its {_PIPE_HEADER_BYTES}-byte header)")
+    dic, data, warn = _nmrglue_read("NMRPipe", path, ng.pipe.read, str(path))
+    ndim_file = int(dic["FDDIMCOUNT"])
+    # nmrglue reads a single plane of a 3D/4D set (no stream flag) as 2-D
+    expect = ndim_file if (ndim_file <= 2 or dic["FDPIPEFLAG"] != 0) else 2
+    if data.ndim != expect:
+        raise NmrpickError(f"{path}: corrupt or truncated NMRPipe file (header says "
+                           f"{expect}-D, the data could not be shaped"
+                           f"{': ' + warn[0] if warn else ''})")
+    if data.ndim == 1:
+        return dic, data, [None]
+    udic = ng.pipe.guess_udic(dic, data)
+    info = []
+    for i in range(data.ndim):
+        fn = "FDF%d" % int(dic["FDDIMORDER"][data.ndim - 1 - i])
+        u = udic[i]
+        info.append(_axis(
+            ng.pipe.make_uc(dic, data, dim=i), u["label"], u["obs"], u["sw"],
+            time=bool(u["time"]), cplx=bool(u["complex"]),
+            flag=f"{fn}FTFLAG={dic[fn + 'FTFLAG']:g}" if u["time"]
+            else f"{fn}QUADFLAG={dic[fn + 'QUADFLAG']:g}"))
+    return dic, data, info
+
+
+def _read_ucsf(path):
+    dic, data, warn = _nmrglue_read("UCSF", path, ng.sparky.read, str(path))
+    expect = tuple(int(dic["w%d" % (i + 1)]["npoints"]) for i in range(int(dic["naxis"])))
+    if data.shape != expect:
+        raise NmrpickError(f"{path}: corrupt or truncated UCSF file (header says shape "
+                           f"{expect}, read {data.shape})")
+    udic = ng.sparky.guess_udic(dic, data)
+    info = [_axis(ng.sparky.make_uc(dic, data, dim=i), udic[i]["label"], udic[i]["obs"],
+                  udic[i]["sw"]) for i in range(data.ndim)]
+    return dic, data, info
+
+
+def _bruker_strip_fake(dic, ndim):
+    """True when the data were processed with a strip (0 < STSI < FTSIZE): nmrglue's
+    ``guess_udic(strip_fake=True)`` then gives the ppm scale of the stored strip."""
+    procs = ["procs"] + ["proc%ds" % (i + 1) for i in range(1, ndim)]
+    try:
+        stsi = [dic[p]["STSI"] for p in procs]
+        ftsize = [dic[p]["FTSIZE"] for p in procs]
+    except KeyError:
+        return False
+    return all(s > 0 for s in stsi) and any(0 < s < f for s, f in zip(stsi, ftsize))
+
+
+def _bruker_udic(dic, data, path):
+    ndim = data.ndim
+    for b_dim in range(ndim):
+        proc = "procs" if b_dim == 0 else "proc%ds" % (b_dim + 1)
+        missing = [k for k in ("SW_p", "SF", "OFFSET") if k not in dic.get(proc, {})]
+        if missing:
+            raise NmrpickError(f"{path}: {proc} lacks {', '.join(missing)}; cannot compute "
+                               "the ppm scale")
+    with warnings.catch_warnings():
+        # nmrglue warns when it cannot read the acquisition mode (encoding), which
+        # does not matter for processed data; the ppm keys were checked above
+        warnings.simplefilter("ignore")
+        return ng.bruker.guess_udic(dic, data, strip_fake=_bruker_strip_fake(dic, ndim))
+
+
+def _read_bruker(path):
+    dic, data, warn = _nmrglue_read("Bruker", path, ng.bruker.read_pdata, str(path),
+                                    scale_data=True)
+    shape = ng.bruker.guess_shape_and_submatrix_shape(dic)[0]
+    if shape is None:
+        raise NmrpickError(f"{path}: procs files lack SI/XDIM; cannot shape the data")
+    if tuple(data.shape) != tuple(shape):
+        raise NmrpickError(f"{path}: corrupt or truncated Bruker data (procs say shape "
+                           f"{tuple(shape)}, read {data.shape} values)")
+    if data.ndim == 1:
+        return dic, data, [None]
+    udic = _bruker_udic(dic, data, path)
+    # processed 2rr/3rrr are real frequency-domain data by definition
+    info = [_axis(ng.fileiobase.uc_from_udic(udic, i), udic[i]["label"], udic[i]["obs"],
+                  udic[i]["sw"]) for i in range(data.ndim)]
+    return dic, data, info
+
+
+def _npy_udic(axes_meta, shape, where):
+    if not isinstance(axes_meta, list) or len(axes_meta) != len(shape):
+        raise NmrpickError(f"{where}: 'axes' must list {len(shape)} axes (one per array "
+                           f"axis of shape {tuple(shape)}); got "
+                           f"{len(axes_meta) if isinstance(axes_meta, list) else axes_meta!r}")
+    udic = ng.fileiobase.create_blank_udic(len(shape))
+    for i, (ax, size) in enumerate(zip(axes_meta, shape)):
+        if not isinstance(ax, dict):
+            raise NmrpickError(f"{where}: axes[{i}] must be an object; got {ax!r}")
+        missing = [k for k in ("label", "sw_hz", "obs_mhz", "ref_point", "ref_ppm") if k not in ax]
+        if missing:
+            raise NmrpickError(f"{where}: axes[{i}] lacks {', '.join(missing)}")
+        try:
+            sw = check_number(ax["sw_hz"], f"axes[{i}].sw_hz", low=0, low_open=True)
+            obs = check_number(ax["obs_mhz"], f"axes[{i}].obs_mhz", low=0, low_open=True)
+            ref_point = check_number(ax["ref_point"], f"axes[{i}].ref_point")
+            ref_ppm = check_number(ax["ref_ppm"], f"axes[{i}].ref_ppm")
+        except (NmrpickError, TypeError) as exc:
+            raise NmrpickError(f"{where}: {exc}") from None
+        # nmrglue's unit_conversion: ppm(pt) = first + pt * delta, delta = -sw / (size obs),
+        # and first = car / obs - delta * size / 2; solve for car from the reference point
+        delta = -sw / (size * obs)
+        first = ref_ppm - delta * (ref_point - 1)
+        udic[i].update(size=int(size), sw=sw, obs=obs, car=(first + delta * size / 2.0) * obs,
+                       label=str(ax["label"]), complex=False, time=False, freq=True)
+    return udic
+
+
+def _read_npy(path, axes=None):
+    side = Path(os.fspath(axes)) if axes is not None else path.with_suffix(".json")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except PermissionError:
+        raise NmrpickError(f"{path}: permission denied (cannot read the file)") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise NmrpickError(f"{path}: corrupt or truncated .npy file ({exc})") from None
+    if data.dtype.kind not in "fiuc" or data.dtype.names is not None:
+        raise NmrpickError(f"{path}: .npy array must be numeric; got dtype {data.dtype}")
+    if not side.is_file():
+        raise NmrpickError(f"{path}: needs a sidecar JSON of its axes ({side} not found; "
+                           "give it with axes= / --axes)")
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, ValueError) as exc:
+        raise NmrpickError(f"{side}: cannot read the axes JSON ({exc})") from None
+    if not isinstance(meta, dict) or "axes" not in meta:
+        raise NmrpickError(f"{side}: must be an object with an 'axes' list")
+    if data.ndim == 1:
+        return meta, data, [None]
+    udic = _npy_udic(meta["axes"], data.shape, side)
+    info = [_axis(ng.fileiobase.uc_from_udic(udic, i), udic[i]["label"], udic[i]["obs"],
+                  udic[i]["sw"], cplx=np.iscomplexobj(data), flag="complex dtype")
+            for i in range(data.ndim)]
+    return dict(meta, sidecar=str(side)), data, info
+
+
+_ISOTOPE = {"H": "1H", "N": "15N", "C": "13C", "P": "31P", "F": "19F", "D": "2H"}
+
+
+def _nucleus(label):
+    """Normalise a nucleus label: 'N15'/'15N'/'N' -> '15N', 'HN'/'H1' -> '1H'.
+
+    Examples
+    --------
+    >>> [_nucleus(s) for s in ("N15", "15N", "HN", "H1", "1H", "C13", "CA", "vdlist")]
+    ['15N', '15N', '1H', '1H', '1H', '13C', '13C', 'vdlist']
+    """
+    s = str(label).strip()
+    m = re.fullmatch(r"(\d+)([A-Za-z]{1,2})", s) or re.fullmatch(r"([A-Za-z]{1,2})(\d+)", s)
+    if m:
+        a, b = m.groups()
+        mass, el = (a, b) if a.isdigit() else (b, a)
+        return f"{mass}{el[0].upper()}{el[1:].lower()}"
+    up = s.upper()
+    if up in ("H", "HN", "HA", "HC", "HX"):
+        return "1H"
+    if up in ("N", "NH", "NX"):
+        return "15N"
+    if up in ("C", "CA", "CB", "CO", "CX", "CH"):
+        return "13C"
+    if len(up) == 1 and up in _ISOTOPE:
+        return _ISOTOPE[up]
+    return s
+
+
+def uc_from_dic(dic, data):
+    """One nmrglue unit conversion per axis of ``data``, built from ``dic``.
+
+    The kind of ``dic`` is recognised from its keys: NMRPipe (``FDDIMCOUNT``),
+    Sparky (``w1``), Bruker (``procs``/``acqus``) or our ``.npy`` sidecar
+    (``axes``).
+
+    Parameters
+    ----------
+    dic : dict
+        Parameter dictionary as the nmrglue reader returned it.
+    data : ndarray of shape (N1, N2)
+
+    Returns
+    -------
+    uc : tuple of nmrglue unit_conversion
+
+    Raises
+    ------
+    NmrpickError
+        Unknown ``dic``, or a Sparky dictionary of a 3-D file (pass ``uc``).
+    """
+    if not isinstance(dic, dict):
+        raise TypeError(f"`dic` must be a dict of spectrum parameters; got {type(dic).__name__}")
+    nd = data.ndim
+    if "FDDIMCOUNT" in dic:
+        # for a plane of a 3-D stream FDDIMORDER[0], [1] still name the plane's axes
+        return tuple(ng.pipe.make_uc(dic, data, dim=i) for i in range(nd))
+    if "w1" in dic:
+        if int(dic.get("naxis", nd)) != nd:
+            raise NmrpickError(f"`dic` describes a {dic['naxis']}-D Sparky file but `data` is "
+                               f"{nd}-D; pass uc= (for example Spectrum.uc)")
+        return tuple(ng.sparky.make_uc(dic, data, dim=i) for i in range(nd))
+    if "procs" in dic or "acqus" in dic:
+        udic = _bruker_udic(dic, data, "`dic`")
+        return tuple(ng.fileiobase.uc_from_udic(udic, i) for i in range(nd))
+    if "axes" in dic:
+        axes = list(dic["axes"])[-nd:] if isinstance(dic["axes"], list) else dic["axes"]
+        udic = _npy_udic(axes, data.shape, "`dic`")
+        return tuple(ng.fileiobase.uc_from_udic(udic, i) for i in range(nd))
+    raise NmrpickError("`dic` is not an NMRPipe, Sparky, Bruker or nmrpick-ml .npy "
+                       "dictionary (no FDDIMCOUNT, w1, procs/acqus or axes key); pass uc=")
+
+
+# --------------------------------------------------------------------------- #
+# writing
+# --------------------------------------------------------------------------- #
+
+def table_format(path, fmt=None):
+    """The table format for ``path``: ``fmt`` when given, else from its extension."""
+    if fmt is not None:
+        fmt = str(fmt).lower().lstrip(".")
+        if fmt not in TABLE_FORMATS.values():
+            raise NmrpickError(f"unknown output format {fmt!r}; use one of "
+                               + ", ".join(TABLE_FORMATS.values()))
+        return fmt
+    ext = Path(os.fspath(path)).suffix.lower()
+    if ext not in TABLE_FORMATS:
+        raise NmrpickError(f"{path}: unknown output format {ext or '(no extension)'!r}; use "
+                           + ", ".join(TABLE_FORMATS) + " or give the format (--format)")
+    return TABLE_FORMATS[ext]
+
+
+def _input_paths(spectrum):
+    if spectrum is None or not getattr(spectrum, "path", None):
+        return set()
+    p = Path(spectrum.path)
+    paths = {p}
+    if spectrum.format == "bruker":
+        paths |= {p / n for n in _BRUKER_FILES}
+    if spectrum.format == "npy" and isinstance(spectrum.dic, dict) and spectrum.dic.get("sidecar"):
+        paths.add(Path(spectrum.dic["sidecar"]))
+    return {os.path.realpath(q) for q in paths}
+
+
+def check_output_path(path, spectrum=None, inputs=()):
+    """Refuse an output path that cannot or must not be written.
+
+    Raises :class:`NmrpickError` when the folder is missing, the path is a
+    folder, or the path is one of the input files (``spectrum``'s, or
+    ``inputs``).
+    """
+    target = Path(os.fspath(path))
+    folder = target.parent
+    if str(path).endswith(os.sep) or target.is_dir():
+        raise NmrpickError(f"{path}: is a folder, not an output file name")
+    if not folder.is_dir():
+        raise NmrpickError(f"{path}: output folder {str(folder) or '.'!r} does not exist")
+    real = os.path.realpath(target)
+    given = {os.path.realpath(os.fspath(q)) for q in inputs}
+    if real in _input_paths(spectrum) | given:
+        raise NmrpickError(f"{path}: output path is the input; choose another name")
+    return target
+
+
+def _atomic_write(target, write):
+    """Call ``write(tmp_path)`` on a temporary file beside ``target``, then
+    move it over ``target`` (``os.replace``); nothing is left behind on failure."""
+    folder = target.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise NmrpickError(f"{target}: cannot write in output folder {str(folder) or '.'!r} "
+                           f"({exc.strerror})") from None
+    os.close(fd)
+    try:
+        write(tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return str(target)
+
+
+def write_table(path, peaks, spectrum=None, fmt=None):
+    """Write a peak table as NMRPipe ``.tab``, Sparky ``.list``, ``.csv`` or NEF.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its folder must exist. The format comes from the extension
+        (``.tab``, ``.list``, ``.csv``, ``.nef``) unless ``fmt`` is given.
+    peaks : numpy.recarray or pandas.DataFrame
+        The table :func:`nmrpick_ml.pick` returns (columns ``Y_AXIS, X_AXIS,
+        cID, Y_LW, X_LW, VOL, Y_PPM, X_PPM, Y_LW_HZ, X_LW_HZ, HEIGHT, SCORE``;
+        points 0-based).
+    spectrum : Spectrum, optional
+        The spectrum the peaks came from. Gives the Hz positions of the ``.tab``
+        (``uc.hz``), its ``DATA`` lines and the NEF dimensions (required for
+        ``.nef``), and guards against writing over the input.
+    fmt : {'tab', 'list', 'csv', 'nef'}, optional
+        Format, overriding the extension.
+
+    Returns
+    -------
+    path : str
+        The file written.
+
+    Notes
+    -----
+    * ``.tab``: NMRPipe table written with ``nmrglue.pipe.write_table``; X is
+      the direct axis (array axis 1), Y the indirect one. ``X_AXIS``/``Y_AXIS``
+      are 1-based points as NMRPipe writes them, ``XW``/``YW`` FWHH in points,
+      ``*_HZ`` in Hz, ``CLUSTID`` the cluster id and ``SCORE`` the confidence.
+      Without ``spectrum`` the Hz positions are NMRPipe's NULLVALUE -666.
+    * ``.list``: Sparky/POKY, ``w1`` = first UCSF axis = array axis 0
+      (indirect), rows ``?-?  w1_ppm  w2_ppm  height``.
+    * ``.csv``: the columns of ``peaks`` as they are (0-based points).
+    * ``.nef``: a ``nef_nmr_meta_data`` saveframe and one ``nef_nmr_spectrum``
+      saveframe (``nef_nmr_spectrum_nmrpick_ml``) with its
+      ``_nef_spectrum_dimension`` and ``_nef_peak`` loops. NEF dimension 1 is
+      array axis 0 (indirect, as Sparky's w1), dimension 2 is array axis 1
+      (``is_acquisition true``); the file names its axis codes, so CCPN maps
+      them onto its own spectrum. ``SCORE`` goes to ``ccpn_figure_of_merit``.
+
+    The file is written to a temporary name in the same folder and then moved
+    into place, so a failed write leaves no partial file.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from nmrpick_ml._validate import empty_peaks
+    >>> out = write_table(os.path.join(tempfile.mkdtemp(), "p.csv"), empty_peaks())
+    >>> open(out).read().split(",")[:3]
+    ['Y_AXIS', 'X_AXIS', 'cID']
+    """
+    target = check_output_path(path, spectrum)
+    fmt = table_format(path, fmt)
+    rec = as_peak_records(peaks)
+    if fmt == "nef" and spectrum is None:
+        raise NmrpickError(f"{path}: writing .nef needs `spectrum` (its axis codes, "
+                           "frequencies and spectral widths)")
+    if fmt == "tab":
+        return _atomic_write(target, lambda tmp: _write_pipe_tab(tmp, rec, spectrum))
+    text = {"list": _sparky_list_text, "csv": _csv_text, "nef": _nef_text}[fmt](rec, spectrum)
+    return _atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+
+
+#: NMRPipe .tab columns written, with their printf formats.
+TAB_COLUMNS = [
+    ("INDEX", "%5d"), ("X_AXIS", "%9.3f"), ("Y_AXIS", "%9.3f"),
+    ("X_PPM", "%10.5f"), ("Y_PPM", "%10.5f"), ("X_HZ", "%11.3f"), ("Y_HZ", "%11.3f"),
+    ("XW", "%7.3f"), ("YW", "%7.3f"), ("XW_HZ", "%8.3f"), ("YW_HZ", "%8.3f"),
+    ("HEIGHT", "%+e"), ("VOL", "%+e"), ("CLUSTID", "%4d"), ("SCORE", "%5.3f"),
+]
+_NULL = -666.0
+
+
+def _tab_records(rec, spectrum):
+    n = len(rec)
+    dt = [(c, "i4" if f.endswith("d") else "f8") for c, f in TAB_COLUMNS]
+    out = np.zeros(n, dtype=dt)
+    out["INDEX"] = np.arange(1, n + 1)
+    out["X_AXIS"] = rec.X_AXIS + 1.0
+    out["Y_AXIS"] = rec.Y_AXIS + 1.0
+    out["X_PPM"], out["Y_PPM"] = rec.X_PPM, rec.Y_PPM
+    if spectrum is not None:
+        out["Y_HZ"] = spectrum.uc[0].hz(rec.Y_AXIS) if n else []
+        out["X_HZ"] = spectrum.uc[1].hz(rec.X_AXIS) if n else []
+    else:
+        out["X_HZ"] = out["Y_HZ"] = _NULL
+    out["XW"], out["YW"] = rec.X_LW, rec.Y_LW
+    out["XW_HZ"], out["YW_HZ"] = rec.X_LW_HZ, rec.Y_LW_HZ
+    out["HEIGHT"], out["VOL"] = rec.HEIGHT, rec.VOL
+    out["CLUSTID"] = rec.cID
+    out["SCORE"] = rec.SCORE
+    return out.view(np.recarray)
+
+
+def _tab_comments(n, spectrum):
+    lines = [f"REMARK nmrpick-ml {__version__} peak table, {n} peaks",
+             "REMARK X = array axis 1 (direct), Y = array axis 0 (indirect); X_AXIS, Y_AXIS in "
+             "1-based points; XW, YW full width at half height in points; SCORE 0..1"]
+    if spectrum is not None:
+        lines.append(f"REMARK input {spectrum.path}"
+                     + ("" if spectrum.plane is None else f" plane {spectrum.plane}"))
+        for name, ax in (("X_AXIS", 1), ("Y_AXIS", 0)):
+            size = spectrum.data.shape[ax]
+            a, b = spectrum.uc[ax].ppm(0), spectrum.uc[ax].ppm(size - 1)
+            lines.append(f"DATA  {name} {spectrum.labels[ax]:<8s} {1:6d} {size:6d} "
+                         f"{a:10.3f}ppm {b:10.3f}ppm")
+    lines += ["NULLVALUE -666", "NULLSTRING *"]
+    return [s + "\n" for s in lines]
+
+
+def _write_pipe_tab(tmp, rec, spectrum):
+    tab = _tab_records(rec, spectrum)
+    comments = _tab_comments(len(rec), spectrum)
+    formats = [f for _, f in TAB_COLUMNS]
+    if len(tab):
+        ng.pipe.write_table(tmp, comments, formats, tab, overwrite=True)
+    else:
+        # nmrglue.pipe.write_table indexes rec[0]; same layout without rows
+        with open(tmp, "w") as f:
+            f.write("VARS   " + " ".join(tab.dtype.names) + "\n")
+            f.write("FORMAT " + " ".join(formats) + "\n")
+            f.writelines(comments)
+
+
+def _sparky_list_text(rec, spectrum=None):
+    lines = [f"{'Assignment':>16s}{'w1':>11s}{'w2':>11s}{'Data Height':>15s}", ""]
+    for r in rec:
+        lines.append(f"{'?-?':>16s}{r.Y_PPM:11.4f}{r.X_PPM:11.4f}{r.HEIGHT:15.6g}")
+    return "\n".join(lines) + "\n"
+
+
+def _csv_text(rec, spectrum=None):
+    import pandas as pd   # imported here: pandas is slow to import and only needed here
+    return pd.DataFrame.from_records(rec).to_csv(index=False)
+
+
+def _nef_value(v, fmt="{:.6g}"):
+    return "." if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt.format(v)
+
+
+def _nef_text(rec, spectrum):
+    now = datetime.datetime.now().replace(microsecond=0)
+    ident = f"nmrpick-ml-{now:%Y-%m-%dT%H:%M:%S}-{uuid.uuid4()}"
+    meta = [("sf_category", "nef_nmr_meta_data"), ("sf_framecode", "nef_nmr_meta_data"),
+            ("format_name", "nmr_exchange_format"), ("format_version", "1.1"),
+            ("program_name", "nmrpick-ml"), ("program_version", __version__),
+            ("creation_date", now.isoformat()), ("uuid", ident)]
+    out = ["data_nmrpick_ml", "", "save_nef_nmr_meta_data"]
+    out += [f"   _nef_nmr_meta_data.{k:<16s} {v}" for k, v in meta]
+    out += ["save_", ""]
+    frame = "nef_nmr_spectrum_nmrpick_ml"
+    spec = [("sf_category", "nef_nmr_spectrum"), ("sf_framecode", frame),
+            ("num_dimensions", "2"), ("chemical_shift_list", "."),
+            ("experiment_classification", "."), ("experiment_type", ".")]
+    out += [f"save_{frame}"]
+    out += [f"   _nef_nmr_spectrum.{k:<26s} {v}" for k, v in spec]
+    dim_tags = ["dimension_id", "axis_unit", "axis_code", "spectrometer_frequency",
+                "spectral_width", "value_first_point", "folding", "absolute_peak_positions",
+                "is_acquisition"]
+    out += ["", "   loop_"] + [f"      _nef_spectrum_dimension.{t}" for t in dim_tags] + [""]
+    for dim, ax in ((1, 0), (2, 1)):
+        obs, sw = spectrum.obs_mhz[ax], spectrum.sw_hz[ax]
+        label = spectrum.labels[ax]
+        code = label if re.fullmatch(r"\d+[A-Z][a-z]?", label) else "."
+        out.append(f"     {dim} ppm {code} {obs:.6f} {sw / obs:.6f} "
+                   f"{float(spectrum.uc[ax].ppm(0)):.6f} none true "
+                   f"{'true' if ax == 1 else 'false'}")
+    out += ["   stop_", ""]
+    peak_tags = ["index", "peak_id", "volume", "volume_uncertainty", "height",
+                 "height_uncertainty", "position_1", "position_uncertainty_1", "position_2",
+                 "position_uncertainty_2", "chain_code_1", "sequence_code_1", "residue_name_1",
+                 "atom_name_1", "chain_code_2", "sequence_code_2", "residue_name_2",
+                 "atom_name_2", "ccpn_figure_of_merit"]
+    out += ["   loop_"] + [f"      _nef_peak.{t}" for t in peak_tags] + [""]
+    for i, r in enumerate(rec, start=1):
+        vals = [str(i), str(i), _nef_value(float(r.VOL)), ".", _nef_value(float(r.HEIGHT)), ".",
+                _nef_value(float(r.Y_PPM), "{:.5f}"), ".", _nef_value(float(r.X_PPM), "{:.5f}"),
+                "."] + ["."] * 8 + [_nef_value(float(r.SCORE), "{:.4f}")]
+        out.append("     " + " ".join(vals))
+    out += ["   stop_", "save_", ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- #
+# reading tables back
+# --------------------------------------------------------------------------- #
+
+def read_table(path):
+    """Read a peak table written by :func:`write_table` (``.tab`` or ``.csv``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        NMRPipe ``.tab`` (read with ``nmrglue.pipe.read_table``) or ``.csv``.
+
+    Returns
+    -------
+    peaks : numpy.recarray
+        The columns of :func:`nmrpick_ml.pick` (0-based points). Columns a
+        foreign NMRPipe table lacks are NaN (``cID`` 0); NMRPipe's NULLVALUE
+        -666 becomes NaN.
+    """
+    p = Path(os.fspath(path))
+    if not p.is_file():
+        raise NmrpickError(f"{p}: no such file")
+    fmt = table_format(p)
+    if fmt == "csv":
+        import pandas as pd
+        return as_peak_records(pd.read_csv(p))
+    if fmt != "tab":
+        raise NmrpickError(f"{p}: read_table reads .tab and .csv tables; got {fmt}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # numpy warns on a table without rows
+            _, _, tab = ng.pipe.read_table(str(p))
+    except (OSError, ValueError) as exc:
+        raise NmrpickError(f"{p}: not a readable NMRPipe table ({exc})") from None
+    names = tab.dtype.names or ()
+    n = len(tab) if names else 0
+    out = np.zeros(n, dtype=PEAK_DTYPE)
+
+    def col(name, offset=0.0):
+        if name not in names or n == 0:
+            return np.full(n, np.nan)
+        v = np.asarray(tab[name], dtype=float)
+        return np.where(v == _NULL, np.nan, v - offset)
+
+    out["X_AXIS"], out["Y_AXIS"] = col("X_AXIS", 1.0), col("Y_AXIS", 1.0)
+    out["cID"] = np.asarray(tab["CLUSTID"], dtype=int) if "CLUSTID" in names and n else 0
+    out["Y_LW"], out["X_LW"] = col("YW"), col("XW")
+    out["VOL"] = col("VOL")
+    out["Y_PPM"], out["X_PPM"] = col("Y_PPM"), col("X_PPM")
+    out["Y_LW_HZ"], out["X_LW_HZ"] = col("YW_HZ"), col("XW_HZ")
+    out["HEIGHT"] = col("HEIGHT")
+    out["SCORE"] = col("SCORE")
+    return out.view(np.recarray)
