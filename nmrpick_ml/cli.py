@@ -1,0 +1,354 @@
+"""The ``nmrpick-ml`` command: a thin shell over the API (click).
+
+``nmrpick-ml SPECTRUM -o OUT`` runs the default ``pick`` command
+(:class:`PickGroup` routes an unknown first token to it); other commands
+(``train``, ``bench``, ``simulate``) are added with ``@main.command()`` at the
+marked place at the end of this file, importing their module inside the
+function so that ``nmrpick-ml --help`` stays fast.
+
+This module imports only click at the top; numpy, nmrglue and the API are
+imported inside the commands, and torch never here.
+"""
+
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from ._errors import NmrpickError
+from ._version import __version__
+
+#: Exit status: success, internal error (a bug: traceback), bad input or usage.
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+# kept in step with nmrpick_ml.pick.METHODS and nmrpick_ml.io.TABLE_FORMATS
+# (a test checks it) so that --help need not import numpy/nmrglue
+_METHODS = ("nmrglue", "maskrcnn")
+# click >= 8.2 raises this for a bare `nmrpick-ml`; older click exits in the parser
+_NoArgsIsHelpError = getattr(click.exceptions, "NoArgsIsHelpError", ())
+_FORMATS = ("tab", "list", "csv", "nef")
+
+
+class PickGroup(click.Group):
+    """A click Group whose unknown first token is a spectrum for ``pick``.
+
+    ``nmrpick-ml spectrum.ft2 -o peaks.tab`` is ``nmrpick-ml pick
+    spectrum.ft2 -o peaks.tab``; subcommand names win (a file literally named
+    ``train`` is picked with ``nmrpick-ml pick train``). :meth:`main` runs
+    click with ``standalone_mode=False`` and turns usage errors and
+    :class:`~nmrpick_ml.NmrpickError` into one ``Error: ...`` line and exit 2.
+    """
+
+    default_command = "pick"
+
+    def get_command(self, ctx, cmd_name):
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and not cmd_name.startswith("-"):
+            ctx.meta["nmrpick_ml.arg0"] = cmd_name       # a spectrum, not a command
+            cmd = super().get_command(ctx, self.default_command)
+        return cmd
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        arg0 = ctx.meta.pop("nmrpick_ml.arg0", None)
+        if arg0 is not None:                              # put the file name back
+            rest.insert(0, arg0)
+            name = cmd.name
+        return name, cmd, rest
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            rv = super().main(args, prog_name or "nmrpick-ml", standalone_mode=False, **extra)
+        except _NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.ClickException as exc:               # usage errors, bad options
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
+        except NmrpickError as exc:                       # bad input, from the API
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+_MAIN_HELP = """Pick the peaks of 2D NMR spectra.
+
+\b
+  nmrpick-ml SPECTRUM... -o OUTPUT [options]    (the default command, `pick`)
+  nmrpick-ml COMMAND [options]
+
+The default command reads each SPECTRUM, picks its peaks and writes a peak
+table. Its options are listed by `nmrpick-ml pick --help`. A spectrum file
+named like a command (e.g. `train`) is picked with `nmrpick-ml pick train`.
+
+\b
+INPUT FORMATS (recognised from the content, not the extension)
+  NMRPipe      .ft2/.ft/.dat; a 3-D stream needs --plane (0-based)
+  UCSF/Sparky  .ucsf (POKY's .pzst must be saved as .ucsf first)
+  Bruker       a pdata/N folder (2rr + procs, proc2s), or the experiment
+               folder (pdata/1 is taken)
+  NumPy        .npy 2-D array + sidecar JSON of the axes (same stem .json or
+               --axes): {"axes": [{"label", "sw_hz", "obs_mhz",
+               "ref_point" (1-based), "ref_ppm"}, ...]} in numpy axis order
+The spectrum must be real, Fourier transformed and phased, and finite: time-
+domain, complex, NaN/Inf-holding, 1-D and 4-D data are refused.
+
+\b
+OUTPUT FORMATS (from the -o extension, or --format)
+  .tab   NMRPipe table: INDEX X_AXIS Y_AXIS X_PPM Y_PPM X_HZ Y_HZ XW YW
+         XW_HZ YW_HZ HEIGHT VOL CLUSTID SCORE. X = direct axis (array axis
+         1), Y = indirect (axis 0); X_AXIS/Y_AXIS 1-based points; XW/YW full
+         width at half height in points; *_HZ in Hz; ppm in ppm
+  .list  Sparky/POKY: Assignment w1 w2 Data Height (w1 = indirect axis)
+  .csv   pick()'s columns: Y_AXIS X_AXIS (0-based points) cID Y_LW X_LW VOL
+         Y_PPM X_PPM Y_LW_HZ X_LW_HZ HEIGHT SCORE
+  .nef   NEF saveframe nef_nmr_spectrum_nmrpick_ml; dimension 1 = indirect
+SCORE is the confidence 0..1 (1.0 for threshold picks, --method nmrglue).
+
+\b
+MAIN PICK OPTIONS (all: nmrpick-ml pick --help)
+  -o PATH            output table, or an existing folder for several inputs
+  --format FMT       tab, list, csv or nef (default: from the -o extension)
+  --method M         nmrglue (threshold picker, default) or maskrcnn
+  --snr X            threshold = X times the robust noise (default 8)
+  --threshold T      absolute threshold in data units (overrides --snr)
+  --negative         also pick negative peaks (below -threshold)
+  --plane N          plane of a 3-D file (0-based)
+  --axes JSON        sidecar axes JSON of a .npy input
+  --json-summary F   machine-readable summary: n_peaks, noise, threshold,
+                     time_s, method, model_version, input, output
+  -j N               parallel processes for several inputs
+  -q / -v            quieter (errors only) / more verbose
+
+\b
+EXIT STATUS
+  0  success (also when no peak is found, e.g. an all-zero spectrum)
+  1  internal error (a bug: please report it with the traceback)
+  2  bad input or usage: one `Error: ...` line on stderr, no table written
+
+\b
+EXAMPLES
+  nmrpick-ml hsqc.ft2 -o peaks.tab
+  nmrpick-ml expt/14/pdata/1 -o peaks.list --snr 10 --negative
+  nmrpick-ml series.ft3 --plane 0 -o plane0.nef
+  nmrpick-ml *.ucsf -o tables/ -j 4 --format csv --json-summary run.json
+"""
+
+
+@click.group(cls=PickGroup, help=_MAIN_HELP,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="nmrpick-ml",
+                      message="%(prog)s %(version)s")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-v", "--verbose", count=True, help="Print more (format, shape, ppm ranges).")
+@click.pass_context
+def main(ctx, quiet, verbose):
+    ctx.obj = {"verbosity": -1 if quiet else verbose}
+
+
+def _verbosity(ctx, quiet, verbose):
+    base = (ctx.obj or {}).get("verbosity", 0)
+    return -1 if (quiet or base < 0) else max(base, verbose)
+
+
+_PICK_EPILOG = """\b
+The threshold is --threshold (data units) if given, else --snr times the
+robust noise (standard deviation). With several inputs -o must be an existing
+folder; each table is written there as <stem>.<format>. A summary line per
+input goes to stderr unless -q. --json-summary writes n_peaks, noise,
+threshold, time_s, method, model_version, input and output (one object; for
+several inputs {"files": [...]}).
+"""
+
+
+@main.command("pick", epilog=_PICK_EPILOG,
+              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("spectra", nargs=-1, required=True, metavar="SPECTRUM...")
+@click.option("-o", "--output", required=True, metavar="PATH",
+              help="Output table, or an existing folder (required for several inputs).")
+@click.option("--format", "fmt", type=click.Choice(_FORMATS),
+              help="Table format; default from the -o extension (tab for a folder).")
+@click.option("--method", type=click.Choice(_METHODS), default="nmrglue", show_default=True,
+              help="Picker: nmrglue's threshold picker, or the Mask R-CNN.")
+@click.option("--snr", type=click.FloatRange(min=0, min_open=True), default=8.0,
+              show_default=True, help="Threshold as a multiple of the noise.")
+@click.option("--threshold", type=click.FloatRange(min=0, min_open=True),
+              help="Absolute threshold in data units (overrides --snr).")
+@click.option("--negative", is_flag=True, help="Also pick negative peaks (below -threshold).")
+@click.option("--score-threshold", type=click.FloatRange(0, 1),
+              help="Drop peaks scoring below this (0..1).")
+@click.option("--plane", type=click.IntRange(min=0), help="Plane of a 3-D file (0-based).")
+@click.option("--axes", metavar="JSON", help="Sidecar axes JSON of a .npy input.")
+@click.option("--model", metavar="PATH", help="Mask R-CNN weights (default: the shipped ones).")
+@click.option("--tile", type=click.IntRange(min=8), default=128, show_default=True,
+              help="Mask R-CNN tile size, points.")
+@click.option("--overlap", type=click.IntRange(min=0), help="Mask R-CNN tile overlap, points.")
+@click.option("--device", default="cpu", show_default=True, help="Torch device for the model.")
+@click.option("--json-summary", metavar="FILE", help="Write a machine-readable summary (JSON).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel processes for several inputs.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-v", "--verbose", count=True, help="Print more.")
+@click.pass_context
+def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, score_threshold,
+                 plane, axes, model, tile, overlap, device, json_summary, jobs, quiet, verbose):
+    """Pick the peaks of each SPECTRUM and write a table to -o."""
+    from .io import check_output_path
+    verbosity = _verbosity(ctx, quiet, verbose)
+    jobs_list = _plan(spectra, output, fmt)
+    if json_summary:
+        check_output_path(json_summary, inputs=spectra)
+    opts = dict(method=method, snr=snr, threshold=threshold, negative=negative,
+                score_threshold=score_threshold, plane=plane, axes=axes, model=model, tile=tile,
+                overlap=overlap, device=device)
+    if model and method == "nmrglue" and verbosity >= 0:
+        click.echo("Warning: --model is ignored with --method nmrglue", err=True)
+    if len(jobs_list) == 1:
+        inp, out, f = jobs_list[0]
+        results = [_run_one(inp, out, f, opts, raise_errors=True)]
+    elif jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        ctx_mp = multiprocessing.get_context("spawn")   # safe with threaded torch/BLAS
+        with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=ctx_mp) as ex:
+            futures = [ex.submit(_run_one, i, o, f, opts) for i, o, f in jobs_list]
+            results = [fu.result() for fu in futures]
+    else:
+        results = [_run_one(i, o, f, opts) for i, o, f in jobs_list]
+    for r in results:
+        _report(r, verbosity)
+    failed = [r for r in results if "error" in r]
+    if json_summary and len(failed) < len(results):
+        from .io import _atomic_write
+        payload = results[0] if len(results) == 1 else {
+            "nmrpick_ml_version": __version__, "n_files": len(results),
+            "n_failed": len(failed), "files": results}
+        text = json.dumps(payload, indent=2) + "\n"
+        _atomic_write(Path(json_summary), lambda tmp: Path(tmp).write_text(text))
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _stem(path):
+    """Output stem of an input: the file stem; for Bruker ``<data set>_<expno>_<procno>``."""
+    p = Path(os.path.abspath(path))
+    if p.name in ("2rr", "3rrr") or (p.is_file() and p.parent.parent.name == "pdata"):
+        p = p.parent
+    if p.is_dir():
+        if p.parent.name == "pdata":
+            exp = p.parent.parent
+            return f"{exp.parent.name}_{exp.name}_{p.name}"
+        if (p / "pdata").is_dir():
+            return f"{p.parent.name}_{p.name}_1"
+        return p.name
+    return p.stem
+
+
+def _plan(spectra, output, fmt):
+    """[(input, output path, format)], checking the output side before any work."""
+    from .io import check_output_path, table_format
+    out_is_dir = output.endswith(("/", os.sep)) or os.path.isdir(output)
+    if len(spectra) > 1 and not out_is_dir:
+        raise click.UsageError(f"several inputs need -o to be an existing folder; got {output!r}")
+    if out_is_dir:
+        if not os.path.isdir(output):
+            raise NmrpickError(f"{output}: output folder does not exist")
+        fmt = table_format("x", fmt or "tab")
+        plan = [(s, os.path.join(output, f"{_stem(s)}.{fmt}"), fmt) for s in spectra]
+        seen = {}
+        for s, o, _ in plan:
+            if o in seen:
+                raise NmrpickError(f"{seen[o]} and {s} would both be written to {o}")
+            seen[o] = s
+    else:
+        check_output_path(output, inputs=[spectra[0]])
+        plan = [(spectra[0], output, table_format(output, fmt))]
+    for s, o, _ in plan:
+        check_output_path(o, inputs=[s])
+    return plan
+
+
+def _run_one(inp, out, fmt, opts, raise_errors=False):
+    """read_spectrum -> pick -> write_table for one input; a summary dict.
+
+    NmrpickError is returned as ``{"input", "error"}`` (raised with
+    ``raise_errors``); warnings are collected in ``"warnings"``.
+    """
+    from ._validate import check_spectrum, is_constant
+    from .io import read_spectrum, write_table
+    from .pick import noise_threshold, pick
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            spec = read_spectrum(inp, plane=opts["plane"], axes=opts["axes"])
+            try:
+                data = check_spectrum(spec.data)
+                noise, pthres = noise_threshold(data, opts["snr"])
+                if opts["threshold"] is not None:
+                    pthres = opts["threshold"]
+                if is_constant(data):             # pick() warns and returns no peaks
+                    pthres_arg, nthres = None, None
+                else:
+                    pthres_arg, nthres = pthres, (-pthres if opts["negative"] else None)
+                peaks = pick(spec.dic, data, spec.uc, pthres=pthres_arg, nthres=nthres,
+                             snr=opts["snr"], method=opts["method"],
+                             score_threshold=opts["score_threshold"], tile=opts["tile"],
+                             overlap=opts["overlap"], device=opts["device"],
+                             model=opts["model"])
+            except NmrpickError as exc:           # name the file in the API's message
+                raise NmrpickError(f"{inp}: {exc}") from None
+            write_table(out, peaks, spec, fmt)
+        except NmrpickError as exc:
+            if raise_errors:
+                raise
+            return {"input": str(inp), "error": str(exc)}
+    return {
+        "input": str(inp), "output": str(out), "format": fmt, "n_peaks": int(len(peaks)),
+        "noise": float(noise), "threshold": float(pthres),
+        "negative_threshold": None if nthres is None else float(nthres),
+        "time_s": round(time.perf_counter() - t0, 4), "method": opts["method"],
+        "model_version": None,   # threshold picks use no model
+        "plane": spec.plane, "shape": list(spec.data.shape), "labels": list(spec.labels),
+        "ppm_limits": [list(lim) for lim in spec.ppm_limits()], "input_format": spec.format,
+        "warnings": [str(w.message) for w in caught],
+    }
+
+
+def _report(r, verbosity):
+    if "error" in r:
+        click.echo(f"Error: {r['error']}", err=True)
+        return
+    if verbosity < 0:
+        return
+    for w in r["warnings"]:
+        click.echo(f"Warning: {r['input']}: {w}", err=True)
+    if verbosity >= 1:
+        lims = ", ".join(f"{lab} {a:.3f}..{b:.3f} ppm"
+                         for lab, (a, b) in zip(r["labels"], r["ppm_limits"]))
+        click.echo(f"{r['input']}: {r['input_format']} {tuple(r['shape'])}, {lims}", err=True)
+    ratio = r["threshold"] / r["noise"] if r["noise"] else float("nan")
+    click.echo(f"{r['input']}: {r['n_peaks']} peaks, noise {r['noise']:.3g}, threshold "
+               f"{r['threshold']:.3g} ({ratio:.1f} x noise), {r['time_s']:.2f} s -> "
+               f"{r['output']}", err=True)
+
+
+# --------------------------------------------------------------------------- #
+# Further subcommands (train, bench, simulate) go below this line, each as
+#     @main.command()
+#     def train(...):
+#         from .train import ...   # heavy imports inside the function
+# so that `nmrpick-ml --help` and the default pick command never import torch.
+# --------------------------------------------------------------------------- #
+
+
+if __name__ == "__main__":      # python -m nmrpick_ml.cli
+    main()
