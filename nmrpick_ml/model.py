@@ -101,7 +101,7 @@ def noise_scale(data, noise=None):
     """The scale that :func:`normalise` divides by: the noise, floored.
 
     ``noise`` (from :func:`nmrpick_ml._noise.estimate_noise` of the *whole*
-    spectrum) is floored at ``1e-3 * max|data|`` so that noise-free spectra
+    spectrum) is floored at ``1e-4 * max|data|`` so that noise-free spectra
     (the paper's protocol) work too.
     """
     peak = float(np.max(np.abs(data))) if np.size(data) else 0.0

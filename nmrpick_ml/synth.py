@@ -102,7 +102,7 @@ class Recipe:
     target_snr : float
         Peaks at or above this SNR are targets (see module docstring).
     p_noise_free : float
-        Probability of a noise-free spectrum (noise 0; SNR then relative to 1e-3).
+        Probability of a noise-free spectrum (noise 0).
     p_cluster : float
         Probability that a peak is placed near an earlier one (overlap, shoulders).
     cluster_distance : (float, float)
@@ -115,6 +115,9 @@ class Recipe:
         height, log-uniform; only peaks above 20x noise make visible ridges.
     p_baseline, baseline : float, (float, float)
         Probability of a baseline offset/roll and its amplitude in noise units.
+    noise_corr : (float, float)
+        Lag-1 correlation of the noise between neighbouring points, drawn per
+        axis (real spectra: 0.2-0.9 from zero-filling and apodisation).
     p_wiggle, wiggle : float, (float, float)
         Probability of truncation (sinc) wiggles along the indirect axis and
         their relative amplitude.
@@ -144,6 +147,7 @@ class Recipe:
     p_baseline: float = 0.5
     baseline: tuple = (0.2, 3.0)
     p_wiggle: float = 0.3
+    noise_corr: tuple = (0.0, 0.92)
     wiggle: tuple = (0.03, 0.15)
     scale_decades: tuple = (-5.0, 7.0)
     border: float = 6.0
@@ -294,6 +298,27 @@ def _realistic_peaks(rng, shape, r, area_scale):
     return cen, wid, snr, shp
 
 
+def correlated_noise(rng, shape, rho):
+    """Unit-variance Gaussian noise with lag-1 correlation ``rho`` per axis.
+
+    White noise smoothed by a Gaussian kernel of width s per axis, for which the
+    lag-1 correlation is exp(-1 / (4 s^2)), then rescaled to unit variance.
+    """
+    from scipy.ndimage import gaussian_filter1d
+    z = rng.normal(0.0, 1.0, shape)
+    var = 1.0
+    for ax, r in enumerate(np.atleast_1d(rho)[:2]):
+        if r < 0.05:
+            continue
+        s = np.sqrt(-1.0 / (4.0 * np.log(min(r, 0.98))))
+        z = gaussian_filter1d(z, s, axis=ax, mode="wrap", truncate=4.0)
+        x = np.arange(-int(4 * s + 0.5), int(4 * s + 0.5) + 1)
+        k = np.exp(-x ** 2 / (2 * s * s))
+        k /= k.sum()
+        var *= float(np.sum(k * k))
+    return z / np.sqrt(var)
+
+
 def _profiles(n, cen, wid, shp, eta):
     x = np.arange(n, dtype=np.float64)[None, :]
     return lineshape(x, cen[:, None], wid[:, None], shp[:, None], eta[:, None])
@@ -352,8 +377,14 @@ def _render(shape, p, r, rng, masks=True):
         py = py + rng.uniform(*r.wiggle) / 0.217 * lobes * np.exp(-np.abs(d) / (8 * per))
     data = (py * amp[:, None]).T @ px
     if not r.paper:
+        noise_seen = 0.0
         if noise > 0:
-            data += rng.normal(0.0, noise, shape)
+            field_ = correlated_noise(rng, shape, rng.uniform(*r.noise_corr, 2))
+            data += noise * field_
+            # what the robust estimator reports for this noise alone (correlated
+            # noise reads lower than its true sigma): the scale a picker sees
+            from ._noise import estimate_noise
+            noise_seen = noise * estimate_noise(field_, floor=0.0)
         strong = np.nonzero(np.abs(amp) >= 20.0 * max(noise, 1e-3 * np.max(np.abs(amp), initial=1.0)))[0]
         if len(strong) and rng.random() < r.p_ridge:
             # t1-noise ridges: correlated noise along the indirect axis in the
@@ -374,6 +405,9 @@ def _render(shape, p, r, rng, masks=True):
         data *= scale
         amp = amp * scale
         noise = noise * scale
+        noise_seen *= scale
+    else:
+        noise_seen = 0.0
     inside = np.all((cen >= -0.5) & (cen < np.array(shape) - 0.5), axis=1)
     target = inside & ok & (amp > 0)
     if not r.paper:
@@ -382,7 +416,7 @@ def _render(shape, p, r, rng, masks=True):
         mask_arr = np.zeros((0, n0, n1), bool)
     return Synthetic(data=data.astype(np.float32), noise=float(noise), centre=cen, fwhh=wid,
                      amp=amp, shape=shp, box=box, target=target, snr=snr, masks=mask_arr,
-                     eta=eta)
+                     eta=eta, meta={"noise_estimate": float(noise_seen)})
 
 
 def make_spectrum(shape=(128, 128), recipe=REALISTIC, seed=None, rng=None, masks=True,

@@ -93,9 +93,10 @@ def make_batch(step, rank, batch_size, seed, p_paper=0.15, size=128):
     for _ in range(batch_size):
         recipe = synth.PAPER if rng.random() < p_paper else synth.REALISTIC
         s = synth.make_spectrum((size, size), recipe, rng=rng)
-        # the noise scale the picker will use: the whole spectrum's noise (known
-        # here, with a small estimation jitter), floored for noise-free data
-        noise = s.noise * float(np.exp(rng.normal(0, 0.1))) if s.noise > 0 else 0.0
+        # the noise scale the picker will use: the robust estimate of the whole
+        # spectrum's noise (on the noise alone here, as a whole spectrum has
+        # plenty of empty blocks), with a small jitter, floored for noise-free data
+        noise = s.meta["noise_estimate"] * float(np.exp(rng.normal(0, 0.1))) if s.noise > 0 else 0.0
         x = normalise(s.data, noise_scale(s.data, noise))
         t = s.target
         boxes = s.box[t][:, [1, 0, 3, 2]]  # (x0, y0, x1, y1)
@@ -257,7 +258,9 @@ def train(args):
         import torch.distributed as dist
         # every replica must end with the same weights: gather their checksums
         h = hashlib.sha256()
-        for v in model.state_dict().values():
+        # parameters only: batch-norm running statistics are per replica (DDP
+        # broadcasts rank 0's at each forward; rank 0 saves the weights)
+        for v in model.parameters():
             h.update(v.detach().cpu().numpy().tobytes())
         replicas = [None] * world
         dist.all_gather_object(replicas, h.hexdigest())
@@ -291,7 +294,7 @@ def export_weights(checkpoint, dest_dir=None, extra_config=None):
     model.load_state_dict(state)
     sha = save_weights(model, os.path.join(dest_dir, "maskrcnn.pt"))
     cfg = dict(arch=ARCH, tile=ARCH["tile"], classes=["background", "peak"],
-               normalisation="asinh(z), asinh(z/10), asinh(z/100); z = data / max(noise, 1e-3 max|data|)",
+               normalisation="asinh(z), asinh(z/10), asinh(z/100); z = data / max(noise, 1e-4 max|data|)",
                score_thresh=0.5, mask_thresh=0.5)
     if "step" in ck:
         cfg["steps"] = int(ck["step"])
