@@ -23,12 +23,12 @@ The drop-in for ``nmrglue.analysis.peakpick`` is the submodule
 
 from ._version import __version__
 from ._errors import NmrpickError
+from .pick import pick  # no torch: the module imports it only on the model path
 
 __all__ = ["pick", "read_spectrum", "write_table", "load_model", "simulate",
            "Spectrum", "NmrpickError", "__version__"]
 
 _LAZY = {
-    "pick": ("pick", "pick"),
     "read_spectrum": ("io", "read_spectrum"),
     "write_table": ("io", "write_table"),
     "Spectrum": ("io", "Spectrum"),

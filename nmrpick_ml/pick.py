@@ -20,11 +20,13 @@ __all__ = ["pick", "noise_threshold", "METHODS", "DEFAULT_SNR"]
 METHODS = ("nmrglue", "maskrcnn")
 #: Default threshold, as a multiple of the robust noise estimate.
 DEFAULT_SNR = 8.0
+#: Default tile overlap (points) for the Mask R-CNN.
+DEFAULT_OVERLAP = 24
 
 
 def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrglue",
          score_threshold=None, tile=128, overlap=None, batch_size=8, device="cpu",
-         model=None, table=True, as_frame=False):
+         model=None, table=True, as_frame=False, progress=None, info=None):
     """Pick the peaks of a 2D spectrum.
 
     A drop-in for ``nmrglue.analysis.peakpick.pick`` on the ``dic, data, uc``
@@ -58,6 +60,11 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrg
     tile, overlap, batch_size, device, model
         Mask R-CNN settings (tile size and overlap in points, tiles per batch,
         torch device, a loaded model or weights path); unused by 'nmrglue'.
+    progress : callable, optional
+        ``progress(done, total)`` called as tiles are processed ('maskrcnn').
+    info : dict, optional
+        Filled with what was used: noise, thresholds, resampling factors,
+        number of tiles, score threshold, model version ('maskrcnn').
     table : bool, optional
         True (default): a table. False: nmrglue's own ``(locations,
         cluster_ids, scales, amps)`` for the 'nmrglue' method.
@@ -144,7 +151,27 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrg
         points = pick_nmrglue(data, pthres, nthres)
         peaks = _to_table(points, data, uc, score=1.0)
     elif method == "maskrcnn":
-        raise NmrpickError("the Mask R-CNN method is not available yet")
+        if not table:
+            raise NmrpickError("`table=False` is only available with method='nmrglue'")
+        net = _get_model(model, device)
+        if score_threshold is None:
+            score_threshold = float(net.config.get("score_thresh", 0.5))
+        from ._maskrcnn import detect
+        noise = estimate_noise(data)
+        det = detect(data, model=net, noise=noise, pthres=pthres, nthres=nthres, tile=tile,
+                     overlap=DEFAULT_OVERLAP if overlap is None else overlap,
+                     batch_size=batch_size, progress=progress)
+        pts = np.zeros(len(det["score"]), dtype=[(n, float) for n in (
+            "Y_AXIS", "X_AXIS", "Y_LW", "X_LW", "VOL", "HEIGHT", "SCORE")] + [("cID", int)])
+        pts["Y_AXIS"], pts["X_AXIS"] = det["centre"][:, 0], det["centre"][:, 1]
+        pts["Y_LW"], pts["X_LW"] = det["fwhh"][:, 0], det["fwhh"][:, 1]
+        pts["VOL"], pts["HEIGHT"], pts["SCORE"] = det["volume"], det["height"], det["score"]
+        pts["cID"] = det["cluster"] + 1
+        peaks = _to_table(pts, data, uc)
+        if info is not None:
+            info.update(noise=noise, pthres=pthres, nthres=nthres, factors=det["factors"].tolist(),
+                        n_tiles=det["n_tiles"], score_threshold=score_threshold,
+                        model_version=net.config.get("version", "user weights"))
     if score_threshold is not None:
         peaks = peaks[peaks.SCORE >= score_threshold]
     return _finish(peaks, as_frame)
@@ -230,19 +257,21 @@ def _to_table(peaks_points, data, uc, score=None):
     out.X_LW_HZ = out.X_LW * abs(uc[1].hz(1.0) - uc[1].hz(0.0))
     iy = np.clip(np.rint(out.Y_AXIS).astype(int), 0, data.shape[0] - 1)
     ix = np.clip(np.rint(out.X_AXIS).astype(int), 0, data.shape[1] - 1)
-    out.HEIGHT = data[iy, ix]
+    out.HEIGHT = col("HEIGHT", None) if "HEIGHT" in names else data[iy, ix]
     return out
 
 
-# The package exposes the function ``nmrpick_ml.pick`` lazily, and this module has
-# the same name: once ``nmrpick_ml.pick`` (the module) is imported, Python sets the
-# package attribute ``pick`` to the module and ``nmrpick_ml.pick(...)`` or
-# ``from nmrpick_ml import pick`` would give the module. Making the module callable
-# keeps both spellings working whatever the import order. (An eager
-# ``from .pick import pick`` in ``__init__`` would make this unnecessary.)
-class _CallableModule(__import__("types").ModuleType):
-    def __call__(self, *args, **kwargs):
-        return pick(*args, **kwargs)
+_MODELS = {}
 
 
-__import__("sys").modules[__name__].__class__ = _CallableModule
+def _get_model(model, device):
+    """A loaded model: ``model`` itself, a weights path, or the shipped weights (cached)."""
+    if model is not None and not isinstance(model, (str, bytes)) and not hasattr(model, "__fspath__"):
+        if not hasattr(model, "config"):
+            model.config = {}
+        return model
+    key = (None if model is None else str(model), device)
+    if key not in _MODELS:
+        from .model import load_model
+        _MODELS[key] = load_model(None if model is None else model, device=device)
+    return _MODELS[key]

@@ -522,17 +522,18 @@ def simulate(shape=(512, 1024), n_peaks=200, seed=0, recipe=REALISTIC, crowded=T
     r = dataclasses.replace(
         recipe, p_empty=0.0, p_noise_free=0.0, fwhh=(2.0, 8.0), fwhh_spread=0.15,
         p_negative_spectrum=1.0 if negative else 0.0, snr=(3.0, 3000.0),
-        border=0.0, p_ridge=1.0, p_wiggle=0.0, p_baseline=1.0, baseline=(0.1, 0.5),
+        border=0.0, p_ridge=1.0, ridge_strength=(0.0005, 0.004), p_wiggle=0.0,
+        p_baseline=1.0, baseline=(0.1, 0.5),
         scale_decades=(3.0, 6.0))
     p = _draw(shape, r, rng, n_peaks)
     k = len(p["amp"])
     if crowded and k >= 4:
         # move about half of the peaks into a few dense regions
-        n_reg = max(1, k // 40)
+        n_reg = max(2, k // 15)
         lo = np.array(shape) * 0.1
         regs = rng.uniform(lo, np.array(shape) * 0.9, (n_reg, 2))
         move = rng.random(k) < 0.5
-        spread = 4.0 * np.median(p["wid"], axis=0)
+        spread = 5.0 * np.median(p["wid"], axis=0)
         p["cen"][move] = regs[rng.integers(0, n_reg, move.sum())] + rng.normal(0, 1, (move.sum(), 2)) * spread
         p["cen"] = np.clip(p["cen"], 0, np.array(shape) - 1)
     s = _render(shape, p, r, rng, masks=False)

@@ -257,8 +257,8 @@ def test_bad_output(tmp_path, small_pipe):
     assert_bad_input(run(small_pipe), "Missing option '-o'")
     assert_bad_input(run(small_pipe, "-o", out, "--snr", "-1"), "Invalid value for '--snr'", out)
     assert_bad_input(run("--no-such-option"), "No such option")
-    assert_bad_input(run(small_pipe, "-o", out, "--method", "maskrcnn"),
-                     "Mask R-CNN method is not available yet", out)
+    assert_bad_input(run(small_pipe, "-o", out, "--model", str(small_pipe)),
+                     "cannot be loaded", out)
 
 
 def _run_unprivileged(prefix, *args):

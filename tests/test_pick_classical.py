@@ -156,8 +156,8 @@ def test_input_checks():
         pick({}, good, uc, method="magic")
     with pytest.raises(NmrpickError, match="`score_threshold` must be <= 1"):
         pick({}, good, uc, score_threshold=2)
-    with pytest.raises(NmrpickError, match="Mask R-CNN method is not available yet"):
-        pick({}, good, uc, method="maskrcnn")
+    with pytest.raises(NmrpickError, match="only available with method='nmrglue'"):
+        pick({}, good, uc, method="maskrcnn", table=False)
     with pytest.raises(TypeError, match="`data` must be a numeric array"):
         pick({}, np.array([["a", "b"], ["c", "d"]]), uc)
     with warnings.catch_warnings():
