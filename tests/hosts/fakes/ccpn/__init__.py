@@ -1,0 +1,1 @@
+"""Fake ``ccpn`` package for the tests (see tests/hosts/__init__.py)."""
