@@ -16,6 +16,22 @@ def _block_view(data, block):
     return d.reshape(n0 // block, block, n1 // block, block).swapaxes(1, 2).reshape(-1, block * block)
 
 
+_PROJ = []
+
+
+def _plane_projector():
+    """Projector removing a plane from a flattened 8x8 block, its degrees of
+    freedom, and the chi2 factor turning a 25th-percentile variance into the mean."""
+    if not _PROJ:
+        from scipy.stats import chi2
+        y, x = np.mgrid[0:8, 0:8]
+        design = np.stack([np.ones(64), y.ravel() - 3.5, x.ravel() - 3.5], 1)
+        proj = np.eye(64) - design @ np.linalg.pinv(design)
+        k = 64 - 3
+        _PROJ.extend([proj, k, k / chi2.ppf(0.25, k)])
+    return _PROJ
+
+
 def estimate_noise(data, floor=NOISE_FLOOR_FRACTION):
     """Standard deviation of the noise of a 2D spectrum, robust to peaks.
 
@@ -54,14 +70,11 @@ def estimate_noise(data, floor=NOISE_FLOOR_FRACTION):
         # remove a plane from each 8x8 block (broad peaks and baseline slopes),
         # then take the 25th percentile of the residual variances (the quieter
         # blocks) and correct it to the mean of a chi2 with k degrees of freedom
-        from scipy.stats import chi2
-        y, x = np.mgrid[0:8, 0:8]
-        design = np.stack([np.ones(64), y.ravel() - 3.5, x.ravel() - 3.5], 1)
-        proj = np.eye(64) - design @ np.linalg.pinv(design)
-        k = 64 - 3
-        var = np.sort(np.einsum("ij,ij->i", blocks @ proj, blocks) / k)
-        q25 = var[len(var) // 4]
-        sigma = float(np.sqrt(q25 * k / chi2.ppf(0.25, k)))
+        proj, k, corr = _plane_projector()
+        res = blocks @ proj
+        var = np.einsum("ij,ij->i", res, res) / k
+        q25 = np.partition(var, len(var) // 4)[len(var) // 4]
+        sigma = float(np.sqrt(q25 * corr))
     else:
         med = np.median(data)
         sigma = float(1.4826 * np.median(np.abs(data - med)))

@@ -310,10 +310,20 @@ def bench_baseline(folder=None, command="nmrpick-ml bench --baseline", outdir=No
 
 
 def synth_speed(n=1000, seed=BENCH_SEED):
-    """Seconds to make ``n`` realistic 128x128 tiles with their masks."""
-    t0 = time.perf_counter()
-    synth.make_tiles(n, seed=seed)
-    return time.perf_counter() - t0
+    """Seconds to make ``n`` realistic 128x128 tiles with their masks.
+
+    BLAS is limited to one thread: the matrices are small, and a second BLAS
+    thread spinning against another busy process made it 4x slower here.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        import contextlib
+        threadpool_limits = lambda **kw: contextlib.nullcontext()  # noqa: E731
+    with threadpool_limits(limits=1):
+        t0 = time.perf_counter()
+        synth.make_tiles(n, seed=seed)
+        return time.perf_counter() - t0
 
 
 def bench_synth(command="nmrpick-ml bench --synth", outdir=None):

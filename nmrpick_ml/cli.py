@@ -350,5 +350,94 @@ def _report(r, verbosity):
 # --------------------------------------------------------------------------- #
 
 
+@main.command("simulate", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("output", metavar="OUT")
+@click.option("--size", default="512x1024", show_default=True, metavar="N1xN2",
+              help="Points on axis 0 (indirect, 15N) x axis 1 (direct, 1H).")
+@click.option("--peaks", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Number of peaks.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--negative", is_flag=True, help="Make about a third of the peaks negative.")
+@click.option("--no-crowding", is_flag=True, help="Spread peaks evenly (no dense regions).")
+def simulate_command(output, size, peaks, seed, negative, no_crowding):
+    """Write a realistic synthetic 2D spectrum OUT (.ft2, .ft or .ucsf) and its
+    true peaks (OUT stem + _peaks.csv), to test any picker.
+
+    \b
+    The spectrum is a 1H-15N HSQC at 600 MHz with ppm referencing, peaks of
+    Gaussian/Lorentzian/pseudo-Voigt shapes over three decades of height,
+    crowded regions, correlated noise, t1 ridges and a small baseline.
+    The CSV lists every true peak: Y_AXIS, X_AXIS (0-based points), Y_PPM,
+    X_PPM, Y_LW, X_LW (FWHH, points), HEIGHT, SNR, shapes, TARGET.
+
+    \b
+    Example: nmrpick-ml simulate test.ft2 --size 512x1024 --peaks 200 --seed 1
+    """
+    from .io import check_output_path
+    from .synth import simulate, write_spectrum
+    try:
+        n0, n1 = (int(v) for v in size.lower().split("x"))
+        if n0 < 8 or n1 < 8:
+            raise ValueError
+    except ValueError:
+        raise NmrpickError(f"--size must be N1xN2 with N1, N2 >= 8, e.g. 512x1024; got {size!r}") from None
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in (".ft2", ".ft", ".ucsf", ".dat"):
+        raise NmrpickError(f"{output}: OUT must end in .ft2, .ft, .dat (NMRPipe) or .ucsf")
+    check_output_path(output, inputs=[])
+    sim = simulate(shape=(n0, n1), n_peaks=peaks, seed=seed, negative=negative,
+                   crowded=not no_crowding)
+    paths = write_spectrum(output, sim)
+    click.echo(f"wrote {paths[0]} ({n0}x{n1}, {peaks} peaks, noise {sim.noise:.4g}) and {paths[1]}",
+               err=True)
+
+
+@main.command("train", context_settings={"help_option_names": ["-h", "--help"],
+                                         "ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def train_command(args):
+    """Train the Mask R-CNN from scratch on synthetic tiles (CPU by default).
+
+    \b
+    All options are those of `python -m nmrpick_ml.train --help`, e.g.
+      nmrpick-ml train --steps 7500 --out runs/main --threads 2
+      nmrpick-ml train --out runs/main --resume          # continue a run
+      torchrun --nproc_per_node=4 -m nmrpick_ml.train --device cuda ...
+    """
+    from .train import main as train_main
+    return train_main(list(args))
+
+
+@main.command("bench", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--baseline", is_flag=True, help="nmrglue threshold sweep on the benchmark spectra.")
+@click.option("--model", "model_bench", is_flag=True, help="The tile benchmark of the network.")
+@click.option("--spectra", is_flag=True, help="Whole spectra: ours beside nmrglue, same run.")
+@click.option("--real", is_flag=True, help="The real spectra of ../shared/realdata.")
+@click.option("--speed", is_flag=True, help="Timing over sizes and fill factors, memory.")
+@click.option("--synth", is_flag=True, help="Speed of making synthetic tiles.")
+@click.option("--weights", metavar="PATH", help="Weights to benchmark (default: shipped).")
+@click.option("--n", "n_tiles", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Tiles per protocol for --model.")
+@click.option("--outdir", metavar="DIR", help="Results folder (default ./benchmarks/results).")
+def bench_command(baseline, model_bench, spectra, real, speed, synth, weights, n_tiles, outdir):
+    """Run benchmarks; each prints a table and writes benchmarks/results/NAME.md."""
+    from . import bench
+    if not any((baseline, model_bench, spectra, real, speed, synth)):
+        raise click.UsageError("choose at least one of --baseline --model --spectra --real --speed --synth")
+    if synth:
+        bench.bench_synth(outdir=outdir)
+    if baseline:
+        bench.bench_baseline(outdir=outdir)
+    if model_bench:
+        cmd = "nmrpick-ml bench --model" + (f" --n {n_tiles}" if n_tiles != 1000 else "")
+        bench.bench_model(weights, n=n_tiles, command=cmd, outdir=outdir)
+    if spectra:
+        bench.bench_spectra(weights, outdir=outdir)
+    if real:
+        bench.bench_real(weights, outdir=outdir)
+    if speed:
+        bench.bench_speed(weights, outdir=outdir)
+
+
 if __name__ == "__main__":      # python -m nmrpick_ml.cli
     main()
