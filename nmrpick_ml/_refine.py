@@ -78,6 +78,24 @@ def _half_width(prof, c, h):
     return ends[1] - ends[0]
 
 
+def _climb(data, iy, ix, bounds, max_steps=64):
+    """Steepest ascent over 3x3 neighbourhoods from (iy, ix); None if it leaves
+    ``bounds`` = (y0, x0, y1, x1) (inclusive)."""
+    n0, n1 = data.shape
+    for _ in range(max_steps):
+        ya, yb = max(0, iy - 1), min(n0, iy + 2)
+        xa, xb = max(0, ix - 1), min(n1, ix + 2)
+        win = data[ya:yb, xa:xb]
+        wy, wx = np.unravel_index(int(np.argmax(win)), win.shape)
+        ny, nx = ya + wy, xa + wx
+        if (ny, nx) == (iy, ix) or win[wy, wx] <= data[iy, ix]:
+            break
+        iy, ix = ny, nx
+        if not (bounds[0] <= iy <= bounds[2] and bounds[1] <= ix <= bounds[3]):
+            return None
+    return iy, ix
+
+
 def half_height_box(centre, fwhh, shape=None):
     """Pixel extent ``(y0, x0, y1, x1)`` (end exclusive) of a half-height ellipse's
     bounding box: the pixels within ``fwhh/2`` of the centre on each axis."""
@@ -140,19 +158,14 @@ def refine(data, boxes, scores, masks=None, mask_offsets=None):
             if m is not None and m.any():
                 ys, xs = np.nonzero(m)
                 mw = np.array([ys.max() - ys.min() + 1, xs.max() - xs.min() + 1], float)
-        # local maximum near the box centre (search +-1 point, or a quarter box)
-        ry = max(1, int(round(hy / 4)))
-        rx = max(1, int(round(hx / 4)))
-        iy, ix = int(round(by)), int(round(bx))
-        iy = min(max(iy, 0), n0 - 1)
-        ix = min(max(ix, 0), n1 - 1)
-        ya, yb = max(0, iy - ry), min(n0, iy + ry + 1)
-        xa, xb = max(0, ix - rx), min(n1, ix + rx + 1)
-        win = data[ya:yb, xa:xb]
-        wy, wx = np.unravel_index(int(np.argmax(win)), win.shape)
-        my, mx = ya + wy, xa + wx
-        on_edge = ((wy == 0 and ya > 0) or (wy == win.shape[0] - 1 and yb < n0)
-                   or (wx == 0 and xa > 0) or (wx == win.shape[1] - 1 and xb < n1))
+        # climb from the box centre to the local maximum; if the climb leaves
+        # the box, the maximum belongs to a neighbour and this is a shoulder
+        iy = min(max(int(round(by)), 0), n0 - 1)
+        ix = min(max(int(round(bx)), 0), n1 - 1)
+        top = _climb(data, iy, ix, (np.floor(y0) - 1, np.floor(x0) - 1, np.ceil(y1), np.ceil(x1)))
+        on_edge = top is None
+        if not on_edge:
+            my, mx = top
         if on_edge:
             # no local maximum here: a shoulder. Keep the box centre.
             cy, cx = float(by), float(bx)
