@@ -7,6 +7,7 @@ it back goes through the real file formats.
 
 import json
 import os
+from importlib import resources
 import shutil
 import subprocess
 import sys
@@ -142,6 +143,19 @@ def small_pipe(tmp_path):
     """A small (32 x 64) NMRPipe file with one peak, for quick CLI checks."""
     truth = np.array([(12.2, 30.6, 80.0, 3.0, 3.0)])
     return write_pipe(tmp_path / "small.ft2", gaussian_spectrum((32, 64), truth, seed=1))
+
+
+#: The weights that ship in the package (``nmrpick_ml.load_model()`` loads them).
+SHIPPED_WEIGHTS = resources.files("nmrpick_ml").joinpath("weights", "maskrcnn.pt")
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The shipped Mask R-CNN, ``nmrpick_ml.load_model()``, loaded once per session."""
+    if not SHIPPED_WEIGHTS.is_file():
+        pytest.skip("shipped weights not present yet")   # the only skip: remove when they ship
+    import nmrpick_ml
+    return nmrpick_ml.load_model()
 
 
 @pytest.fixture
