@@ -27,6 +27,7 @@ import json
 import os
 import re
 import stat
+import struct
 import tempfile
 import uuid
 import warnings
@@ -48,6 +49,8 @@ TABLE_FORMATS = {".tab": "tab", ".list": "list", ".csv": "csv", ".nef": "nef"}
 
 _PIPE_MAGIC = 2.345
 _PIPE_HEADER_BYTES = 2048
+#: UCSF: a 180-byte file header, then a 128-byte header per axis (naxis at byte 10).
+_UCSF_HEADER_BYTES, _UCSF_AXIS_BYTES = 180, 128
 _BRUKER_DATA = {"1r": 1, "2rr": 2, "3rrr": 3, "4rrrr": 4}
 _BRUKER_FILES = {"2rr", "2ri", "2ir", "2ii", "1r", "1i", "3rrr", "procs", "proc2s", "proc3s",
                  "proc", "proc2", "proc3", "title", "outd", "auditp.txt"}
@@ -297,7 +300,8 @@ def _nmrglue_read(fmt, path, func, *args, **kw):
             dic, data = func(*args, **kw)
         except PermissionError:
             raise NmrpickError(f"{path}: permission denied (cannot read the file)") from None
-        except (ValueError, IndexError, KeyError, OSError, EOFError, TypeError) as exc:
+        except (ValueError, IndexError, KeyError, OSError, EOFError, TypeError,
+                struct.error) as exc:
             raise NmrpickError(f"{path}: corrupt or truncated {fmt} file ({exc})") from None
     return dic, data, [str(w.message) for w in caught]
 
@@ -336,6 +340,19 @@ def _read_pipe(path):
 
 
 def _read_ucsf(path):
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(_UCSF_HEADER_BYTES)
+    except OSError as exc:
+        raise NmrpickError(f"{path}: cannot read ({exc.strerror})") from None
+    naxis = head[10] if len(head) > 10 else 0
+    need = _UCSF_HEADER_BYTES + _UCSF_AXIS_BYTES * naxis
+    if size < need:
+        what = (f"its {_UCSF_HEADER_BYTES}-byte file header" if size < _UCSF_HEADER_BYTES else
+                f"its {need}-byte header ({_UCSF_HEADER_BYTES} + {_UCSF_AXIS_BYTES} per axis "
+                f"x {naxis} axes)")
+        raise NmrpickError(f"{path}: truncated UCSF file ({size} bytes, shorter than {what})")
     dic, data, warn = _nmrglue_read("UCSF", path, ng.sparky.read, str(path))
     expect = tuple(int(dic["w%d" % (i + 1)]["npoints"]) for i in range(int(dic["naxis"])))
     if data.shape != expect:

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import (AXES, console_script, gaussian_spectrum, make_udic, npy_axes,
-                      unprivileged_prefix, write_bruker, write_npy, write_pipe)
+                      unprivileged_prefix, write_bruker, write_npy, write_pipe, write_ucsf)
 from nmrpick_ml.cli import main
 
 
@@ -192,6 +192,14 @@ def bad_files(tmp_path):
     (d / "corrupt.ft2").write_bytes(os.urandom(3000))
     full = write_pipe(d / "full.ft2", gaussian_spectrum((32, 64), np.zeros((0, 5)))).read_bytes()
     (d / "trunc.ft2").write_bytes(full[: len(full) - 1000])
+    (d / "head.ft2").write_bytes(full[:1000])
+    ucsf = write_ucsf(d / "full.ucsf", gaussian_spectrum((32, 64), np.zeros((0, 5)))).read_bytes()
+    (d / "head.ucsf").write_bytes(ucsf[:300])          # inside the axis headers
+    (d / "file_head.ucsf").write_bytes(ucsf[:100])     # inside the file header
+    bshort = write_bruker(d / "bshort" / "1", gaussian_spectrum((32, 64), np.zeros((0, 5))))
+    (bshort / "2rr").write_bytes((bshort / "2rr").read_bytes()[:1000])
+    blong = write_bruker(d / "blong" / "1", gaussian_spectrum((32, 64), np.zeros((0, 5))))
+    (blong / "2rr").write_bytes((blong / "2rr").read_bytes() + bytes(4096))
     one = d / "one.ft1"
     ng.pipe.write(str(one), ng.pipe.create_dic(make_udic((64,), AXES[1:])),
                   np.ones(64, np.float32))
@@ -216,6 +224,16 @@ def bad_files(tmp_path):
         "unknown file": (d / "notes.txt", [], "unknown file format"),
         "corrupt file": (d / "corrupt.ft2", [], "corrupt or not a NMRPipe file"),
         "truncated file": (d / "trunc.ft2", [], "corrupt or truncated NMRPipe file"),
+        "NMRPipe shorter than header": (d / "head.ft2", [], "truncated NMRPipe file (1000 bytes, "
+                                        "shorter than its 2048-byte header)"),
+        "UCSF cut in axis header": (d / "head.ucsf", [], "truncated UCSF file (300 bytes, "
+                                    "shorter than its 436-byte header"),
+        "UCSF cut in file header": (d / "file_head.ucsf", [], "truncated UCSF file (100 bytes, "
+                                    "shorter than its 180-byte file header)"),
+        "Bruker 2rr too short": (bshort, [], "corrupt or truncated Bruker data (procs say shape "
+                                 "(32, 64), read (250,) values)"),
+        "Bruker 2rr too long": (blong, [], "corrupt or truncated Bruker data (procs say shape "
+                                "(32, 64), read (3072,) values)"),
         "1-D data": (one, [], "1-D spectrum"),
         "3-D without plane": (cube, [], "choose a 2-D plane with plane= (--plane), 0..1"),
         "plane out of range": (cube, ["--plane", "2"], "plane 2 is out of range"),
@@ -228,6 +246,8 @@ def bad_files(tmp_path):
 
 
 CASES = ["missing file", "folder not Bruker", "unknown file", "corrupt file", "truncated file",
+         "NMRPipe shorter than header", "UCSF cut in axis header", "UCSF cut in file header",
+         "Bruker 2rr too short", "Bruker 2rr too long",
          "1-D data", "3-D without plane", "plane out of range", "NaN values", "time-domain pipe",
          "complex pipe", "Bruker fid only", "npy without axes"]
 

@@ -273,11 +273,18 @@ def test_truncated_and_corrupt(tmp_path):
     (tmp_path / "half.ucsf").write_bytes(ucsf[: len(ucsf) // 2])
     with pytest.raises(NmrpickError, match="corrupt or truncated UCSF"):
         read_spectrum(tmp_path / "half.ucsf")
+    # cut inside the headers: nmrglue raises struct.error there
+    for n, match in ((100, r"\(100 bytes, shorter than its 180-byte file header\)"),
+                     (300, r"\(300 bytes, shorter than its 436-byte header \(180 \+ 128")):
+        (tmp_path / f"head{n}.ucsf").write_bytes(ucsf[:n])
+        with pytest.raises(NmrpickError, match="truncated UCSF file " + match):
+            read_spectrum(tmp_path / f"head{n}.ucsf")
     pdata = write_bruker(tmp_path / "e" / "1", data)
     raw = (pdata / "2rr").read_bytes()
-    (pdata / "2rr").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(NmrpickError, match="corrupt or truncated Bruker"):
-        read_spectrum(pdata)
+    for wrong in (raw[: len(raw) // 2], raw + bytes(4096), raw[:-3], b""):
+        (pdata / "2rr").write_bytes(wrong)
+        with pytest.raises(NmrpickError, match="corrupt or truncated Bruker"):
+            read_spectrum(pdata)
     npy = write_npy(tmp_path / "s.npy", data).read_bytes()
     (tmp_path / "half.npy").write_bytes(npy[: len(npy) // 2])
     shutil.copy(tmp_path / "s.json", tmp_path / "half.json")
