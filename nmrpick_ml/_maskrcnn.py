@@ -14,7 +14,7 @@ from ._refine import _half_width, _subpoint, gaussian_volume, refine
 
 #: Linewidths (points) the network was trained on; spectra whose typical FWHH
 #: falls outside [LW_LOW, LW_HIGH] are resampled to LW_TARGET on that axis.
-LW_LOW, LW_HIGH, LW_TARGET = 2.5, 14.0, 4.5
+LW_LOW, LW_HIGH, LW_TARGET = 1.6, 16.0, 4.0
 
 
 def typical_fwhh(data, noise, n=12):

@@ -60,20 +60,26 @@ def write_report(name, text, outdir=None):
 
 
 def run_tiles(model, tiles, batch_size=8):
-    """Network + post-processing on synthetic tiles, as whole-spectrum picking does.
+    """Pick synthetic tiles exactly as whole-spectrum picking does.
 
-    Each tile is treated as a spectrum of its own: noise from
-    :func:`estimate_noise`, :func:`model.normalise`, the network, then
-    :func:`_refine.refine`. Returns one refined dict per tile.
+    Each tile is a spectrum of its own, picked by the same engine as
+    :func:`nmrpick_ml.pick` with default settings (robust noise, threshold
+    ``MODEL_SNR`` x noise, resampling, network, post-processing); scores are
+    kept down to the network's floor (0.05) so that precision-recall curves can
+    be drawn. Returns one dict per tile: ``centre``, ``fwhh``, ``height``,
+    ``score`` and ``box`` (the half-height box of each peak).
     """
-    from .model import noise_scale, normalise, predict_tiles
-    from ._refine import refine
-    x = np.stack([normalise(t.data, noise_scale(t.data, estimate_noise(t.data))) for t in tiles])
-    dets = predict_tiles(model, x, batch_size=batch_size)
+    from ._maskrcnn import detect
+    from ._refine import half_height_box
+    from .pick import MODEL_SNR
     out = []
-    for t, d in zip(tiles, dets):
-        masks = [m >= 0.5 for m in d["masks"]]
-        out.append(refine(t.data, d["boxes"], d["scores"], masks, np.zeros((len(masks), 2))))
+    for t in tiles:
+        noise = estimate_noise(t.data)
+        d = detect(t.data, model=model, noise=noise, pthres=MODEL_SNR * noise, nthres=None,
+                   batch_size=batch_size)
+        d["box"] = (np.array([half_height_box(c, w, t.data.shape) for c, w in zip(d["centre"], d["fwhh"])])
+                    .reshape(-1, 4))
+        out.append(d)
     return out
 
 

@@ -14,12 +14,15 @@ from ._noise import estimate_noise
 from ._validate import (PEAK_DTYPE, check_choice, check_number, check_spectrum, check_uc,
                         empty_peaks, is_constant)
 
-__all__ = ["pick", "noise_threshold", "METHODS", "DEFAULT_SNR"]
+__all__ = ["pick", "noise_threshold", "METHODS", "DEFAULT_SNR", "MODEL_SNR"]
 
 #: Picking methods.
 METHODS = ("nmrglue", "maskrcnn")
-#: Default threshold, as a multiple of the robust noise estimate.
+#: Default threshold of the threshold picker, as a multiple of the robust noise.
 DEFAULT_SNR = 8.0
+#: Default threshold of the Mask R-CNN: only a floor (the network and its score
+#: decide what is a peak), low enough to keep the 5-8 sigma peaks it finds.
+MODEL_SNR = 3.0
 #: Default tile overlap (points) for the Mask R-CNN.
 DEFAULT_OVERLAP = 24
 
@@ -50,7 +53,10 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrg
         Negative threshold (a negative value) to pick negative peaks too; None
         (default) picks no negative peaks. ``nthres=-pthres`` is symmetric.
     snr : float, optional
-        Threshold as a multiple of the noise when ``pthres`` is None; default 8.
+        Threshold as a multiple of the noise when ``pthres`` is None; default
+        8 for 'nmrglue' (:data:`DEFAULT_SNR`) and 3 for 'maskrcnn'
+        (:data:`MODEL_SNR`: there the threshold is only a floor, the network
+        and its score decide).
     method : {'nmrglue', 'maskrcnn'}, optional
         Picker. 'nmrglue' (default) is nmrglue's connected-segment picker with
         Gaussian parameter estimates.
@@ -124,7 +130,9 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrg
         uc = uc_from_dic(dic, data)
     uc = check_uc(uc, data.shape)
     check_choice(method, "method", METHODS)
-    snr = DEFAULT_SNR if snr is None else check_number(snr, "snr", low=0, low_open=True)
+    if snr is None:
+        snr = DEFAULT_SNR if method == "nmrglue" else MODEL_SNR
+    snr = check_number(snr, "snr", low=0, low_open=True)
     pthres = check_number(pthres, "pthres", low=0, low_open=True, allow_none=True)
     nthres = check_number(nthres, "nthres", allow_none=True)
     if nthres is not None and nthres >= 0:
@@ -177,14 +185,17 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrg
     return _finish(peaks, as_frame)
 
 
-def noise_threshold(data, snr=None):
+def noise_threshold(data, snr=None, method="nmrglue"):
     """The noise of ``data`` and the default positive threshold ``snr`` x noise.
 
     Parameters
     ----------
     data : ndarray of shape (N1, N2)
     snr : float, optional
-        Multiple of the noise; default :data:`DEFAULT_SNR` (8).
+        Multiple of the noise; default :data:`DEFAULT_SNR` (8) for 'nmrglue'
+        and :data:`MODEL_SNR` (3) for 'maskrcnn'.
+    method : str, optional
+        The picking method the threshold is for.
 
     Returns
     -------
@@ -198,7 +209,9 @@ def noise_threshold(data, snr=None):
     >>> round(thr / noise, 6)
     8.0
     """
-    snr = DEFAULT_SNR if snr is None else check_number(snr, "snr", low=0, low_open=True)
+    if snr is None:
+        snr = DEFAULT_SNR if method == "nmrglue" else MODEL_SNR
+    snr = check_number(snr, "snr", low=0, low_open=True)
     noise = estimate_noise(data)
     return noise, snr * noise
 
