@@ -28,6 +28,10 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 # kept in step with nmrpick_ml.pick.METHODS and nmrpick_ml.io.TABLE_FORMATS
 # (a test checks it) so that --help need not import numpy/nmrglue
 _METHODS = ("nmrglue", "maskrcnn")
+#: Picking method of `nmrpick-ml SPECTRUM` when --method is not given.
+DEFAULT_METHOD = "nmrglue"
+#: A progress bar is drawn (stderr a terminal, not -q) when a pass has more tiles than this.
+PROGRESS_MIN_TILES = 30
 # click >= 8.2 raises this for a bare `nmrpick-ml`; older click exits in the parser
 _NoArgsIsHelpError = getattr(click.exceptions, "NoArgsIsHelpError", ())
 _FORMATS = ("tab", "list", "csv", "nef")
@@ -117,14 +121,18 @@ SCORE is the confidence 0..1 (1.0 for threshold picks, --method nmrglue).
 MAIN PICK OPTIONS (all: nmrpick-ml pick --help)
   -o PATH            output table, or an existing folder for several inputs
   --format FMT       tab, list, csv or nef (default: from the -o extension)
-  --method M         nmrglue (threshold picker, default) or maskrcnn
+  --method M         nmrglue (threshold picker) or maskrcnn (the network);
+                     default: @DEFAULT_METHOD@
   --snr X            threshold = X times the robust noise (default 8)
   --threshold T      absolute threshold in data units (overrides --snr)
   --negative         also pick negative peaks (below -threshold)
   --plane N          plane of a 3-D file (0-based)
   --axes JSON        sidecar axes JSON of a .npy input
+  --plot FILE        picture of the spectrum and the picks (.png, .pdf, .svg;
+                     needs matplotlib: pip install 'nmrpick-ml[plot]')
   --json-summary F   machine-readable summary: n_peaks, noise, threshold,
-                     time_s, method, model_version, input, output
+                     time_s, method, model_version, resample_factors,
+                     n_tiles, score_threshold, input, output
   -j N               parallel processes for several inputs
   -q / -v            quieter (errors only) / more verbose
 
@@ -140,7 +148,8 @@ EXAMPLES
   nmrpick-ml expt/14/pdata/1 -o peaks.list --snr 10 --negative
   nmrpick-ml series.ft3 --plane 0 -o plane0.nef
   nmrpick-ml *.ucsf -o tables/ -j 4 --format csv --json-summary run.json
-"""
+  nmrpick-ml hsqc.ucsf -o peaks.tab --method maskrcnn --plot picks.png
+""".replace("@DEFAULT_METHOD@", DEFAULT_METHOD)
 
 
 @click.group(cls=PickGroup, help=_MAIN_HELP,
@@ -163,9 +172,14 @@ _PICK_EPILOG = """\b
 The threshold is --threshold (data units) if given, else --snr times the
 robust noise (standard deviation). With several inputs -o must be an existing
 folder; each table is written there as <stem>.<format>. A summary line per
-input goes to stderr unless -q. --json-summary writes n_peaks, noise,
-threshold, time_s, method, model_version, input and output (one object; for
-several inputs {"files": [...]}).
+input goes to stderr unless -q; with --method maskrcnn it also gives the
+model version, the number of tiles run, the resampling factors (axis 0 x
+axis 1; 1 = none) and the score threshold, and a progress bar is drawn on a
+terminal when a spectrum needs more than 30 tiles. --json-summary writes
+n_peaks, noise, threshold, time_s, method, model_version, resample_factors,
+n_tiles, score_threshold, input and output (one object; for several inputs
+{"files": [...]}). --plot draws the spectrum (contours from 5 x noise, ppm
+axes) with the picks numbered by INDEX and coloured by SCORE (one input).
 """
 
 
@@ -176,7 +190,7 @@ several inputs {"files": [...]}).
               help="Output table, or an existing folder (required for several inputs).")
 @click.option("--format", "fmt", type=click.Choice(_FORMATS),
               help="Table format; default from the -o extension (tab for a folder).")
-@click.option("--method", type=click.Choice(_METHODS), default="nmrglue", show_default=True,
+@click.option("--method", type=click.Choice(_METHODS), default=DEFAULT_METHOD, show_default=True,
               help="Picker: nmrglue's threshold picker, or the Mask R-CNN.")
 @click.option("--snr", type=click.FloatRange(min=0, min_open=True), default=8.0,
               show_default=True, help="Threshold as a multiple of the noise.")
@@ -193,22 +207,33 @@ several inputs {"files": [...]}).
 @click.option("--overlap", type=click.IntRange(min=0), help="Mask R-CNN tile overlap, points.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the model.")
 @click.option("--json-summary", metavar="FILE", help="Write a machine-readable summary (JSON).")
+@click.option("--plot", metavar="FILE",
+              help="Write a picture of the spectrum and its picks (.png, .pdf, .svg; one input).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel processes for several inputs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
 @click.pass_context
 def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, score_threshold,
-                 plane, axes, model, tile, overlap, device, json_summary, jobs, quiet, verbose):
+                 plane, axes, model, tile, overlap, device, json_summary, plot, jobs, quiet,
+                 verbose):
     """Pick the peaks of each SPECTRUM and write a table to -o."""
     from .io import check_output_path
     verbosity = _verbosity(ctx, quiet, verbose)
     jobs_list = _plan(spectra, output, fmt)
     if json_summary:
         check_output_path(json_summary, inputs=spectra)
+    if plot:
+        if len(jobs_list) > 1:
+            raise NmrpickError(f"--plot draws one spectrum; got {len(jobs_list)} inputs")
+        from ._plot import check_plot_path
+        check_plot_path(plot, inputs=spectra)
+        if os.path.realpath(plot) in {os.path.realpath(p) for p in (output, json_summary) if p}:
+            raise NmrpickError(f"{plot}: --plot must not be the table or summary file")
     opts = dict(method=method, snr=snr, threshold=threshold, negative=negative,
                 score_threshold=score_threshold, plane=plane, axes=axes, model=model, tile=tile,
-                overlap=overlap, device=device)
+                overlap=overlap, device=device, plot=plot,
+                progress=verbosity >= 0 and _is_terminal(sys.stderr))
     if model and method == "nmrglue" and verbosity >= 0:
         click.echo("Warning: --model is ignored with --method nmrglue", err=True)
     if len(jobs_list) == 1:
@@ -218,6 +243,7 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         ctx_mp = multiprocessing.get_context("spawn")   # safe with threaded torch/BLAS
+        opts["progress"] = False                        # bars of parallel workers would mix
         with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=ctx_mp) as ex:
             futures = [ex.submit(_run_one, i, o, f, opts) for i, o, f in jobs_list]
             results = [fu.result() for fu in futures]
@@ -286,6 +312,8 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
     from .pick import noise_threshold, pick
 
     t0 = time.perf_counter()
+    info = {}
+    bar = _TileBar(os.path.basename(os.path.normpath(str(inp)))) if opts.get("progress") else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -303,20 +331,32 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
                              snr=opts["snr"], method=opts["method"],
                              score_threshold=opts["score_threshold"], tile=opts["tile"],
                              overlap=opts["overlap"], device=opts["device"],
-                             model=opts["model"])
+                             model=opts["model"], progress=bar, info=info)
             except NmrpickError as exc:           # name the file in the API's message
                 raise NmrpickError(f"{inp}: {exc}") from None
+            finally:
+                if bar is not None:
+                    bar.close()
             write_table(out, peaks, spec, fmt)
+            if opts.get("plot"):
+                from ._plot import plot_peaks
+                plot_peaks(opts["plot"], spec, peaks, noise)
         except NmrpickError as exc:
             if raise_errors:
                 raise
             return {"input": str(inp), "error": str(exc)}
+    factors = info.get("factors")
     return {
         "input": str(inp), "output": str(out), "format": fmt, "n_peaks": int(len(peaks)),
         "noise": float(noise), "threshold": float(pthres),
         "negative_threshold": None if nthres is None else float(nthres),
         "time_s": round(time.perf_counter() - t0, 4), "method": opts["method"],
-        "model_version": None,   # threshold picks use no model
+        # from pick(info=...) on the model path; threshold picks use no model
+        "model_version": info.get("model_version"),
+        "resample_factors": None if factors is None else [float(f) for f in factors],
+        "n_tiles": info.get("n_tiles"),
+        "score_threshold": info.get("score_threshold", opts["score_threshold"]),
+        "plot": opts.get("plot"),
         "plane": spec.plane, "shape": list(spec.data.shape), "labels": list(spec.labels),
         "ppm_limits": [list(lim) for lim in spec.ppm_limits()], "input_format": spec.format,
         "warnings": [str(w.message) for w in caught],
@@ -336,9 +376,54 @@ def _report(r, verbosity):
                          for lab, (a, b) in zip(r["labels"], r["ppm_limits"]))
         click.echo(f"{r['input']}: {r['input_format']} {tuple(r['shape'])}, {lims}", err=True)
     ratio = r["threshold"] / r["noise"] if r["noise"] else float("nan")
+    model = ""
+    if r.get("model_version") is not None:
+        fy, fx = r["resample_factors"]
+        model = (f", model {r['model_version']}, {r['n_tiles']} tiles, resampling "
+                 f"{fy:.3g} x {fx:.3g}, score >= {r['score_threshold']:.3g}")
+    elif r.get("score_threshold") is not None:
+        model = f", score >= {r['score_threshold']:.3g}"
+    plot = f" (plot {r['plot']})" if r.get("plot") else ""
     click.echo(f"{r['input']}: {r['n_peaks']} peaks, noise {r['noise']:.3g}, threshold "
-               f"{r['threshold']:.3g} ({ratio:.1f} x noise), {r['time_s']:.2f} s -> "
-               f"{r['output']}", err=True)
+               f"{r['threshold']:.3g} ({ratio:.1f} x noise){model}, {r['time_s']:.2f} s -> "
+               f"{r['output']}{plot}", err=True)
+
+
+def _is_terminal(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):      # replaced or closed streams
+        return False
+
+
+class _TileBar:
+    """pick()'s ``progress(done, total)`` callback: a tqdm bar on stderr.
+
+    Drawn only for a pass of more than :data:`PROGRESS_MIN_TILES` tiles, from
+    the first call (after the first batch of tiles); a new pass (the negative
+    peaks: ``done`` goes back) starts a new bar. The bar is removed when closed.
+    """
+
+    def __init__(self, desc, min_tiles=PROGRESS_MIN_TILES, file=None):
+        self.desc, self.min_tiles, self.file = desc, min_tiles, file
+        self.bar, self.done = None, 0
+
+    def __call__(self, done, total):
+        if total <= self.min_tiles:
+            return
+        if self.bar is None or done < self.done or total != self.bar.total:
+            self.close()
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=done, desc=self.desc, unit="tile", leave=False,
+                            file=self.file if self.file is not None else sys.stderr)
+        else:
+            self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 # --------------------------------------------------------------------------- #

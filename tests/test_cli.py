@@ -5,10 +5,13 @@ script, and the permission cases run ``python -m nmrpick_ml.cli`` in a
 subprocess where file permissions really apply (see ``unprivileged_prefix``).
 """
 
+import io
 import json
 import os
+import select
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import nmrglue as ng
@@ -61,8 +64,10 @@ def test_console_script_picks_and_nmrglue_reads_table(pipe_2d, tmp_path):
 def test_help_and_pick_path_never_import_torch(small_pipe, tmp_path):
     code = ("import sys\n"
             "from nmrpick_ml.cli import main\n"
-            "assert 'nmrglue' not in sys.modules and 'numpy' not in sys.modules\n"
-            f"sys.argv = ['nmrpick-ml', {str(small_pipe)!r}, '-o', {str(tmp_path / 'p.tab')!r}, '-q']\n"
+            # numpy comes with `import nmrpick_ml` (its eager `pick` import); torch must not
+            "assert 'nmrglue' not in sys.modules and 'torch' not in sys.modules\n"
+            f"sys.argv = ['nmrpick-ml', {str(small_pipe)!r}, '-o', {str(tmp_path / 'p.tab')!r},"
+            " '--method', 'nmrglue', '-q']\n"
             "try:\n    main()\n"
             "except SystemExit as e:\n    assert e.code == 0, e.code\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n"
@@ -87,7 +92,7 @@ def test_help_reads_like_a_man_page():
     assert r.exit_code == 0
     for opt in ("--output", "--format", "--method", "--snr", "--threshold", "--negative",
                 "--score-threshold", "--plane", "--axes", "--model", "--tile", "--overlap",
-                "--device", "--json-summary", "--jobs", "--quiet", "--verbose"):
+                "--device", "--json-summary", "--plot", "--jobs", "--quiet", "--verbose"):
         assert opt in r.output, opt
     r = run("--version")
     assert r.exit_code == 0 and r.output.startswith("nmrpick-ml ")
@@ -132,13 +137,14 @@ def test_options_json_summary_and_negative(tmp_path):
     os.replace(tmp_path / "s.json", side)
     js = tmp_path / "run.json"
     r = run(spec, "--axes", side, "-o", tmp_path / "p.csv", "--negative", "--json-summary", js,
-            "-v")
+            "-v", "--method", "nmrglue")
     assert r.exit_code == 0, r.output
     summary = json.loads(js.read_text())
-    for key in ("n_peaks", "noise", "threshold", "time_s", "method", "model_version", "input",
-                "output"):
+    for key in ("n_peaks", "noise", "threshold", "time_s", "method", "model_version",
+                "resample_factors", "n_tiles", "score_threshold", "input", "output"):
         assert key in summary, key
     assert summary["n_peaks"] == 2 and summary["method"] == "nmrglue"
+    assert summary["model_version"] is summary["n_tiles"] is summary["resample_factors"] is None
     assert summary["threshold"] == pytest.approx(8 * summary["noise"])
     assert "15N" in r.stderr                                      # -v: axes and ppm ranges
     r = run(spec, "--axes", side, "-o", tmp_path / "q.csv", "--threshold", 1e6, "-q")
@@ -277,8 +283,8 @@ def test_bad_output(tmp_path, small_pipe):
     assert_bad_input(run(small_pipe), "Missing option '-o'")
     assert_bad_input(run(small_pipe, "-o", out, "--snr", "-1"), "Invalid value for '--snr'", out)
     assert_bad_input(run("--no-such-option"), "No such option")
-    assert_bad_input(run(small_pipe, "-o", out, "--model", str(small_pipe)),
-                     "cannot be loaded", out)
+    assert_bad_input(run(small_pipe, "-o", out, "--method", "maskrcnn", "--model",
+                         str(small_pipe)), "cannot be loaded", out)
 
 
 def _run_unprivileged(prefix, *args):
@@ -317,3 +323,234 @@ def test_read_only_output_folder(tmp_path, small_pipe):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot write in output folder" in lines[0]
     assert "Permission denied" in lines[0]
+
+
+# --------------------------------------------------------------------------- #
+# default method, the network's summary and progress bar
+# --------------------------------------------------------------------------- #
+
+def test_default_method_is_one_constant(small_pipe, tmp_path):
+    from nmrpick_ml.cli import DEFAULT_METHOD
+    js = tmp_path / "s.json"
+    assert run(small_pipe, "-o", tmp_path / "p.tab", "--json-summary", js).exit_code == 0
+    assert json.loads(js.read_text())["method"] == DEFAULT_METHOD
+    assert f"default: {DEFAULT_METHOD}" in run("--help").output
+    assert f"[default: {DEFAULT_METHOD}]" in " ".join(run("pick", "--help").output.split())
+
+
+def test_tile_bar_only_for_many_tiles():
+    from nmrpick_ml.cli import PROGRESS_MIN_TILES, _TileBar
+    out = io.StringIO()
+    bar = _TileBar("s.ft2", file=out)
+    bar(PROGRESS_MIN_TILES, PROGRESS_MIN_TILES)
+    assert out.getvalue() == ""
+    bar(32, 40)
+    bar(40, 40)                    # positive pass
+    bar(32, 36)
+    bar(36, 36)                    # negative pass: a new bar
+    bar.close()
+    text = out.getvalue()
+    assert "s.ft2" in text and "/40" in text and "/36" in text and "tile" in text
+
+
+def on_a_terminal(args, timeout=300):
+    """Run the installed script with stderr on a pseudo-terminal: (exit code, stderr text)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    # a new pty is 0 columns wide, and tqdm fits its bar to that: give it 100 x 24
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([console_script(), *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=slave)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], timeout)
+            if not ready:
+                proc.kill()
+                raise AssertionError(f"no output for {timeout} s")
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:            # EIO: the script closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    return proc.wait(timeout), b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only(shipped_model, pipe_2d, tmp_path):
+    path, _ = pipe_2d
+    # 32-point tiles, 8 overlap, a 2 x noise floor: 5 x 11 = 55 tiles, all with data
+    args = [path, "-o", tmp_path / "p.tab", "--method", "maskrcnn", "--tile", 32,
+            "--overlap", 8, "--snr", 2]
+    rc, text = on_a_terminal(args)
+    assert rc == 0, text
+    assert "test.ft2" in text and "/55" in text and "tile" in text
+    assert text.rstrip().splitlines()[-1].lstrip("\r ").startswith(f"{path}: ")
+    rc, text = on_a_terminal(args + ["-q"])
+    assert rc == 0 and text == ""
+    r = run(*args)                                    # CliRunner: stderr is not a terminal
+    assert r.exit_code == 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_model_summary_line_and_json(shipped_model, pipe_2d, tmp_path):
+    path, _ = pipe_2d
+    js = tmp_path / "s.json"
+    r = run(path, "-o", tmp_path / "p.tab", "--method", "maskrcnn", "--json-summary", js)
+    assert r.exit_code == 0, r.output
+    s = json.loads(js.read_text())
+    assert s["method"] == "maskrcnn" and s["model_version"]
+    assert s["n_tiles"] >= 1 and len(s["resample_factors"]) == 2
+    assert 0 <= s["score_threshold"] <= 1
+    fy, fx = s["resample_factors"]
+    (line,) = r.stderr.strip().splitlines()
+    assert (f"model {s['model_version']}, {s['n_tiles']} tiles, resampling {fy:.3g} x "
+            f"{fx:.3g}, score >= {s['score_threshold']:.3g}") in line
+
+
+# --------------------------------------------------------------------------- #
+# --plot
+# --------------------------------------------------------------------------- #
+
+def test_plot_is_written(tmp_path, pipe_2d):
+    path, _ = pipe_2d
+    png, js = tmp_path / "picks.png", tmp_path / "s.json"
+    r = run(path, "-o", tmp_path / "p.tab", "--plot", png, "--json-summary", js)
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(js.read_text())["plot"] == str(png) and f"(plot {png})" in r.stderr
+    assert run(path, "-o", tmp_path / "q.tab", "--plot", tmp_path / "p.pdf").exit_code == 0
+    assert (tmp_path / "p.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".part")]
+
+
+def test_plot_figure_reads_like_an_nmr_plot():
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_rgba
+    from nmrpick_ml import pick
+    from nmrpick_ml._plot import NEGATIVE, POSITIVE, peak_figure
+    from nmrpick_ml.io import Spectrum
+    import nmrglue as ng
+    truth = np.array([(10.0, 20.0, 80.0, 3.0, 3.0), (25.0, 45.0, -60.0, 3.0, 3.0)])
+    data = gaussian_spectrum((40, 64), truth, seed=8)
+    udic = make_udic(data.shape)
+    uc = tuple(ng.fileiobase.uc_from_udic(udic, i) for i in range(2))
+    spec = Spectrum(dic={}, data=data, uc=uc, labels=("15N", "1H"), obs_mhz=(60.8, 600.13),
+                    sw_hz=(2000.0, 8000.0), format="pipe", path="/x/hsqc.ft2")
+    peaks = pick({}, data, uc, pthres=8.0, nthres=-8.0)
+    fig = peak_figure(spec, peaks, 1.0)
+    ax, cbar = fig.axes
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 == pytest.approx(uc[1].ppm(0)) and x1 == pytest.approx(uc[1].ppm(63))
+    assert x0 > x1 and y0 > y1                   # x decreasing to the right, y down
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("1H (ppm)", "15N (ppm)")
+    assert fig.get_suptitle() == "hsqc.ft2: 2 peaks"
+    assert [t.get_text() for t in ax.texts] == ["1", "2"]          # by INDEX
+    contours = [c for c in ax.collections if hasattr(c, "levels")]
+    assert [c.levels[0] for c in contours] == [5.0, -40.0]       # 5 x noise, doubling
+    assert tuple(contours[0].get_edgecolor()[0]) == to_rgba(POSITIVE)
+    assert tuple(contours[1].get_edgecolor()[0]) == to_rgba(NEGATIVE)
+    (sc,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert np.allclose(sc.get_array(), peaks.SCORE) and sc.get_clim() == (0.0, 1.0)
+    assert cbar.get_ylabel() == "SCORE"
+
+
+def test_plot_bad_requests(tmp_path, small_pipe):
+    out = tmp_path / "p.tab"
+    assert_bad_input(run(small_pipe, "-o", out, "--plot", tmp_path / "p.xyz"),
+                     "unknown picture format 'xyz'", out)
+    assert_bad_input(run(small_pipe, "-o", out, "--plot", tmp_path / "none" / "p.png"),
+                     "does not exist", out)
+    assert_bad_input(run(small_pipe, "-o", out, "--plot", small_pipe), "output path is the input",
+                     out)
+    assert_bad_input(run(small_pipe, "-o", out, "--plot", tmp_path / "s.png", "--json-summary",
+                         tmp_path / "s.png"), "must not be the table or summary file", out)
+    other = tmp_path / "other.ft2"
+    other.write_bytes(small_pipe.read_bytes())
+    assert_bad_input(run(small_pipe, other, "-o", str(tmp_path) + os.sep, "--plot",
+                         tmp_path / "p.png"), "--plot draws one spectrum; got 2 inputs")
+
+
+def test_plot_without_matplotlib(tmp_path, small_pipe):
+    out, png = tmp_path / "p.tab", tmp_path / "p.png"
+    code = ("import sys\n"
+            "sys.modules['matplotlib'] = None       # as if it were not installed\n"
+            "from nmrpick_ml.cli import main\n"
+            f"sys.argv = ['nmrpick-ml', {str(small_pipe)!r}, '-o', {str(out)!r}, "
+            f"'--plot', {str(png)!r}]\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "Error: --plot needs matplotlib, which is not installed: pip install 'nmrpick-ml[plot]'"]
+    assert not out.exists() and not png.exists()
+
+
+# --------------------------------------------------------------------------- #
+# sample_data/
+# --------------------------------------------------------------------------- #
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "sample_data"
+
+
+def strong_true_peaks():
+    """True peaks of the sample above 20 sigma: positive, TARGET, SNR > 20 (0-based points)."""
+    import pandas as pd
+    truth = pd.read_csv(SAMPLE / "hsqc_sim_peaks.csv")
+    strong = truth[(truth.SNR > 20) & (truth.HEIGHT > 0) & truth.TARGET]
+    return strong[["Y_AXIS", "X_AXIS"]].to_numpy()
+
+
+def test_sample_data_files():
+    from nmrpick_ml import read_spectrum
+    names = ["README.md", "hsqc_sim.ft2", "hsqc_sim.ucsf", "hsqc_sim_peaks.csv"]
+    assert all((SAMPLE / n).is_file() for n in names)
+    assert sum((SAMPLE / n).stat().st_size for n in names) < 2e6
+    pipe, ucsf = read_spectrum(SAMPLE / "hsqc_sim.ft2"), read_spectrum(SAMPLE / "hsqc_sim.ucsf")
+    assert pipe.shape == (256, 512) and np.array_equal(pipe.data, ucsf.data)
+    assert pipe.labels == ucsf.labels == ("15N", "1H")
+    for ax, n in enumerate(pipe.shape):      # same ppm, to the float32 precision of headers
+        pts = np.arange(n, dtype=float)
+        assert np.allclose(pipe.uc[ax].ppm(pts), ucsf.uc[ax].ppm(pts), rtol=0, atol=1e-5)
+    import pandas as pd
+    truth = pd.read_csv(SAMPLE / "hsqc_sim_peaks.csv")
+    assert len(truth) == 40
+    assert np.allclose(ucsf.uc[0].ppm(truth.Y_AXIS.to_numpy()), truth.Y_PPM, rtol=0, atol=1e-5)
+    assert np.allclose(ucsf.uc[1].ppm(truth.X_AXIS.to_numpy()), truth.X_PPM, rtol=0, atol=1e-5)
+    text = (REPO / "README.md").read_text()
+    assert "sample_data/hsqc_sim.ft2" in text and "sample_data/hsqc_sim.ucsf" in text
+
+
+def test_sample_data_default_method(tmp_path):
+    """`nmrpick-ml sample_data/hsqc_sim.ft2 -o peaks.tab`, and the same for the .ucsf."""
+    tabs = {}
+    for ext in ("ft2", "ucsf"):
+        out = tmp_path / f"peaks_{ext}.tab"
+        proc = subprocess.run([console_script(), f"sample_data/hsqc_sim.{ext}", "-o", str(out)],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        _, _, tabs[ext] = ng.pipe.read_table(str(out))
+    a, b = tabs["ft2"], tabs["ucsf"]
+    assert len(a) == len(b) >= 20
+    for col in ("X_AXIS", "Y_AXIS", "HEIGHT"):
+        assert np.array_equal(a[col], b[col]), col      # same data, same picks
+    for col in ("X_PPM", "Y_PPM"):                      # same ppm (.tab prints 5 decimals)
+        assert np.allclose(a[col], b[col], rtol=0, atol=1.5e-5), col
+
+
+def test_sample_data_every_strong_peak_found(shipped_model, tmp_path):
+    out = tmp_path / "peaks.tab"
+    r = run(SAMPLE / "hsqc_sim.ft2", "-o", out, "--method", "maskrcnn")
+    assert r.exit_code == 0, r.output
+    _, _, tab = ng.pipe.read_table(str(out))
+    found = np.column_stack([tab["Y_AXIS"], tab["X_AXIS"]]) - 1.0     # .tab is 1-based
+    for y, x in strong_true_peaks():
+        assert np.max(np.abs(found - (y, x)), axis=1).min() <= 1.0, (y, x)

@@ -107,7 +107,7 @@ def test_ignored_parameters_warn_and_are_validated():
 
 @pytest.mark.parametrize("shape", [(64,), (4, 32, 32), (2, 2, 8, 8)])
 def test_2d_only(shape):
-    with pytest.raises(ValueError, match=r"picks 2-D spectra only .*; got shape \(" + str(shape[0])):
+    with pytest.raises(ValueError, match=r"2-D spectra only .*; got shape \(" + str(shape[0])):
         peakpick.pick(np.ones(shape), 0.5)
 
 
