@@ -15,6 +15,8 @@ from ._refine import _half_width, _subpoint, gaussian_volume, refine
 #: Linewidths (points) the network was trained on; spectra whose typical FWHH
 #: falls outside [LW_LOW, LW_HIGH] are resampled to LW_TARGET on that axis.
 LW_LOW, LW_HIGH, LW_TARGET = 1.6, 16.0, 4.0
+#: A tile is run only if some point exceeds max(threshold, SKIP_SNR x noise).
+SKIP_SNR = 5.0
 
 
 def typical_fwhh(data, noise, n=12):
@@ -79,7 +81,7 @@ def clusters(centre, fwhh):
 
 
 def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, batch_size=8,
-           resample="auto", progress=None):
+           resample="auto", min_score=0.05, progress=None):
     """Pick peaks of a 2D spectrum with the network; positions in points.
 
     Parameters
@@ -98,6 +100,8 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
     tile, overlap, batch_size : int
     resample : "auto" or (float, float)
         Zoom factors per axis; "auto" measures the typical linewidth.
+    min_score : float
+        Detections scoring below this are dropped before refinement.
     progress : callable, optional
         ``progress(done, total)`` after each batch of tiles.
 
@@ -124,6 +128,8 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
     m0, m1 = work.shape
     # point p on the resampled grid is (n-1)/(m-1) * p on the original grid
     back = np.array([(n0 - 1) / max(m0 - 1, 1), (n1 - 1) / max(m1 - 1, 1)])
+    # the network's own score floor: no mask is computed for weaker detections
+    model.roi_heads.score_thresh = float(min_score)
     scale = noise_scale(data, noise)
     x = normalise(work, scale)
     colsig = column_noise(work, noise)
@@ -134,8 +140,9 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
         thr = abs(pthres if sign > 0 else nthres)
         d = work if sign > 0 else -work
         xs = x if sign > 0 else -x
-        # tiles with nothing above the threshold are skipped
-        coarse = d >= thr
+        # tiles with nothing above the threshold (and above SKIP_SNR x noise, as
+        # noise alone passes 3 sigma in every 128x128 tile) are skipped
+        coarse = d >= max(thr, SKIP_SNR * noise)
 
         def keep(y0, x0, coarse=coarse):
             return bool(coarse[y0:y0 + tile, x0:x0 + tile].any())
@@ -147,6 +154,10 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
             if progress is not None:
                 progress(min(i + batch_size * 4, len(tiles)), len(tiles))
         st = stitch(dets, origins, cores)
+        keep_s = st["scores"] >= min_score
+        st = dict(boxes=st["boxes"][keep_s], scores=st["scores"][keep_s],
+                  masks=[m for m, k in zip(st["masks"], keep_s) if k],
+                  mask_offsets=st["mask_offsets"][keep_s])
         r = refine(d, st["boxes"], st["scores"], st["masks"], st["mask_offsets"])
         if len(r["score"]):
             cols = np.clip(np.round(r["centre"][:, 1]).astype(int), 0, m1 - 1)

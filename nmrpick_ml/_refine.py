@@ -78,6 +78,11 @@ def _half_width(prof, c, h):
     return ends[1] - ends[0]
 
 
+#: Grid cell (points) for the duplicate search: two detections of one peak lie
+#: within 0.35 FWHH (<= 7 points for the widest trained peaks) of each other.
+_CELL = 8.0
+
+
 def _climb(data, iy, ix, bounds, max_steps=64):
     """Steepest ascent over 3x3 neighbourhoods from (iy, ix); None if it leaves
     ``bounds`` = (y0, x0, y1, x1) (inclusive)."""
@@ -145,6 +150,7 @@ def refine(data, boxes, scores, masks=None, mask_offsets=None):
     data = np.asarray(data)
     n0, n1 = data.shape
     order = np.argsort(-np.asarray(scores), kind="stable")
+    grid = {}
     out = {k: [] for k in ("centre", "fwhh", "height", "score", "box", "index", "mask_fwhh")}
     for j in order:
         y0, x0, y1, x1 = boxes[j]
@@ -183,14 +189,19 @@ def refine(data, boxes, scores, masks=None, mask_offsets=None):
             fw = np.where(fw > 3 * mw + 2, mw, fw)
         c = np.array([cy, cx])
         # duplicate of a better detection already kept?
+        # duplicate of a better detection already kept? (neighbours via a grid)
+        cell = (int(c[0] // _CELL), int(c[1] // _CELL))
         dup = False
-        for ck, fk in zip(out["centre"], out["fwhh"]):
-            gap = np.abs(c - ck)
-            if np.all(gap < 0.35 * np.maximum(fk, fw)) or np.hypot(*gap) < 0.75:
-                dup = True
-                break
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                for k in grid.get((cell[0] + dy, cell[1] + dx), ()):
+                    gap = np.abs(c - out["centre"][k])
+                    if np.all(gap < 0.35 * np.maximum(out["fwhh"][k], fw)) or np.hypot(*gap) < 0.75:
+                        dup = True
+                        break
         if dup:
             continue
+        grid.setdefault(cell, []).append(len(out["centre"]))
         out["centre"].append(c)
         out["fwhh"].append(np.maximum(fw, 0.5))
         out["height"].append(h)

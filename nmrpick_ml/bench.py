@@ -342,9 +342,10 @@ def bench_synth(command="nmrpick-ml bench --synth", outdir=None):
 
 
 def _pick_model(spec, weights, negative, info=None):
-    """Ours as a user runs it: default thresholds (8 x noise; negative peaks at -8 x noise)."""
+    """Ours as a user runs it: default threshold (``MODEL_SNR`` x noise, and its
+    negative for signed spectra)."""
     from .pick import noise_threshold, pick
-    noise, thr = noise_threshold(spec.data)
+    noise, thr = noise_threshold(spec.data, method="maskrcnn")
     return pick(spec.dic, spec.data, spec.uc, method="maskrcnn", model=weights, pthres=thr,
                 nthres=-thr if negative else None, info=info)
 
@@ -393,7 +394,7 @@ def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra
     txt = [f"# Whole synthetic spectra: nmrpick-ml beside nmrglue\n\n{_header(command, 'see SPECTRA')}",
            "Spectra: `nmrpick_ml.bench.SPECTRA` written by `simulate` (crowded regions, t1 ridges, "
            "correlated noise, weak and signed peaks). Ours: the Mask R-CNN with default settings "
-           "(threshold 8 x noise, negative peaks on signed spectra), timed end to end (read, pick, "
+           "(threshold floor 3 x noise, negative peaks on signed spectra), timed end to end (read, pick, "
            "refine, write). nmrglue: `peakpick.pick` ('connected', est_params) at its best threshold "
            f"on each file from the sweep {list(NMRGLUE_SWEEP)} x noise, timed for the pick alone. "
            "Scored peaks: resolved, >= 5 sigma.\n",
@@ -483,7 +484,7 @@ def bench_real(weights=None, root=None, command="nmrpick-ml bench --real", outdi
     notes = "\n".join(f"- `{k}`: {v[0]} list; {v[1]}." for k, v in REAL_NOTES.items())
     txt = [f"# Real spectra against their reference lists\n\n{_header(command, 'n/a')}",
            "Spectra and lists from `../shared/realdata` (read in place; provenance and licences there). "
-           "Ours: default settings (8 x noise; negative peaks where the spectrum has them). nmrglue: "
+           "Ours: default settings (3 x noise floor; negative peaks where the spectrum has them). nmrglue: "
            "best threshold from the sweep, by F1 for a complete list and by recall (then fewest picks) "
            "for partial lists. A pick matches a listed peak within max(1.5 points, half the typical "
            "FWHH measured on the spectrum).\n", notes, "",

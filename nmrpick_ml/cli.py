@@ -123,7 +123,8 @@ MAIN PICK OPTIONS (all: nmrpick-ml pick --help)
   --format FMT       tab, list, csv or nef (default: from the -o extension)
   --method M         nmrglue (threshold picker) or maskrcnn (the network);
                      default: @DEFAULT_METHOD@
-  --snr X            threshold = X times the robust noise (default 8)
+  --snr X            threshold = X times the robust noise (default 8 for
+                     nmrglue; 3 for maskrcnn, where it is only a floor)
   --threshold T      absolute threshold in data units (overrides --snr)
   --negative         also pick negative peaks (below -threshold)
   --plane N          plane of a 3-D file (0-based)
@@ -192,8 +193,9 @@ axes) with the picks numbered by INDEX and coloured by SCORE (one input).
               help="Table format; default from the -o extension (tab for a folder).")
 @click.option("--method", type=click.Choice(_METHODS), default=DEFAULT_METHOD, show_default=True,
               help="Picker: nmrglue's threshold picker, or the Mask R-CNN.")
-@click.option("--snr", type=click.FloatRange(min=0, min_open=True), default=8.0,
-              show_default=True, help="Threshold as a multiple of the noise.")
+@click.option("--snr", type=click.FloatRange(min=0, min_open=True),
+              help="Threshold as a multiple of the noise [default: 8 for nmrglue, 3 for "
+                   "maskrcnn (a floor: the network decides)].")
 @click.option("--threshold", type=click.FloatRange(min=0, min_open=True),
               help="Absolute threshold in data units (overrides --snr).")
 @click.option("--negative", is_flag=True, help="Also pick negative peaks (below -threshold).")
@@ -320,7 +322,7 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
             spec = read_spectrum(inp, plane=opts["plane"], axes=opts["axes"])
             try:
                 data = check_spectrum(spec.data)
-                noise, pthres = noise_threshold(data, opts["snr"])
+                noise, pthres = noise_threshold(data, opts["snr"], method=opts["method"])
                 if opts["threshold"] is not None:
                     pthres = opts["threshold"]
                 if is_constant(data):             # pick() warns and returns no peaks

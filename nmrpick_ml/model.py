@@ -38,8 +38,8 @@ ARCH = dict(
     box_batch_size_per_image=128,
     detections_per_img=50,
     box_nms_thresh=0.3,
-    rpn_pre_nms_top_n_test=600,
-    rpn_post_nms_top_n_test=300,
+    rpn_pre_nms_top_n_test=400,
+    rpn_post_nms_top_n_test=150,
     tile=TILE,
 )
 

@@ -168,7 +168,7 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrg
         noise = estimate_noise(data)
         det = detect(data, model=net, noise=noise, pthres=pthres, nthres=nthres, tile=tile,
                      overlap=DEFAULT_OVERLAP if overlap is None else overlap,
-                     batch_size=batch_size, progress=progress)
+                     batch_size=batch_size, min_score=score_threshold, progress=progress)
         pts = np.zeros(len(det["score"]), dtype=[(n, float) for n in (
             "Y_AXIS", "X_AXIS", "Y_LW", "X_LW", "VOL", "HEIGHT", "SCORE")] + [("cID", int)])
         pts["Y_AXIS"], pts["X_AXIS"] = det["centre"][:, 0], det["centre"][:, 1]
