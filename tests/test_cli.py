@@ -384,14 +384,17 @@ def on_a_terminal(args, timeout=300):
     return proc.wait(timeout), b"".join(chunks).decode(errors="replace")
 
 
-def test_progress_bar_on_a_terminal_only(shipped_model, pipe_2d, tmp_path):
-    path, _ = pipe_2d
-    # 32-point tiles, 8 overlap, a 2 x noise floor: 5 x 11 = 55 tiles, all with data
+def test_progress_bar_on_a_terminal_only(shipped_model, tmp_path):
+    import re
+    # 32-point tiles, 8 overlap on 128 x 256: 5 x 11 = 55 tiles, each holding a peak
+    grid = [(y, x, 50.0, 3.0, 3.0) for y in range(6, 128, 12) for x in range(6, 256, 12)]
+    path = write_pipe(tmp_path / "grid.ft2", gaussian_spectrum((128, 256), np.array(grid)))
     args = [path, "-o", tmp_path / "p.tab", "--method", "maskrcnn", "--tile", 32,
-            "--overlap", 8, "--snr", 2]
+            "--overlap", 8]
     rc, text = on_a_terminal(args)
     assert rc == 0, text
-    assert "test.ft2" in text and "/55" in text and "tile" in text
+    totals = {int(t) for t in re.findall(r"\| *\d+/(\d+) \[", text)}
+    assert "grid.ft2" in text and "tile" in text and totals == {55}, text
     assert text.rstrip().splitlines()[-1].lstrip("\r ").startswith(f"{path}: ")
     rc, text = on_a_terminal(args + ["-q"])
     assert rc == 0 and text == ""
@@ -406,6 +409,8 @@ def test_model_summary_line_and_json(shipped_model, pipe_2d, tmp_path):
     assert r.exit_code == 0, r.output
     s = json.loads(js.read_text())
     assert s["method"] == "maskrcnn" and s["model_version"]
+    from nmrpick_ml.pick import MODEL_SNR
+    assert s["threshold"] == pytest.approx(MODEL_SNR * s["noise"])       # the model's floor
     assert s["n_tiles"] >= 1 and len(s["resample_factors"]) == 2
     assert 0 <= s["score_threshold"] <= 1
     fy, fx = s["resample_factors"]
