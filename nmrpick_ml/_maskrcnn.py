@@ -60,6 +60,28 @@ def resample_factors(fwhh):
     return f
 
 
+def calibrate(scores, table):
+    """Map the network's raw scores to calibrated ones (probability that a pick is
+    a true peak), by the monotone table ``{"raw": [...], "calibrated": [...]}``
+    that ships in ``config.json`` (identity without one)."""
+    scores = np.asarray(scores, float)
+    if not table:
+        return scores
+    return np.interp(scores, table["raw"], table["calibrated"])
+
+
+def raw_threshold(threshold, table):
+    """The raw score whose calibrated value is ``threshold`` (identity without a table)."""
+    if not table:
+        return float(threshold)
+    raw, cal = np.asarray(table["raw"], float), np.asarray(table["calibrated"], float)
+    above = np.nonzero(cal >= threshold)[0]
+    if not len(above):
+        return 1.0
+    # the knot below the crossing: a safe (low) floor; the calibrated filter is exact
+    return float(raw[max(above[0] - 1, 0)])
+
+
 def clusters(centre, fwhh):
     """Cluster ids: peaks whose half-height ellipses touch share an id (0-based)."""
     from scipy.sparse import coo_matrix
@@ -128,8 +150,10 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
     m0, m1 = work.shape
     # point p on the resampled grid is (n-1)/(m-1) * p on the original grid
     back = np.array([(n0 - 1) / max(m0 - 1, 1), (n1 - 1) / max(m1 - 1, 1)])
-    # the network's own score floor: no mask is computed for weaker detections
-    model.roi_heads.score_thresh = float(min_score)
+    # the network's own score floor (in its raw score): no mask is computed for
+    # weaker detections
+    cal = getattr(model, "config", {}).get("calibration")
+    model.roi_heads.score_thresh = float(max(0.01, raw_threshold(min_score, cal)))
     scale = noise_scale(data, noise)
     x = normalise(work, scale)
     colsig = column_noise(work, noise)
@@ -154,6 +178,7 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
             if progress is not None:
                 progress(min(i + batch_size * 4, len(tiles)), len(tiles))
         st = stitch(dets, origins, cores)
+        st["scores"] = calibrate(st["scores"], cal)
         keep_s = st["scores"] >= min_score
         st = dict(boxes=st["boxes"][keep_s], scores=st["scores"][keep_s],
                   masks=[m for m, k in zip(st["masks"], keep_s) if k],

@@ -157,6 +157,49 @@ def realistic_tiles(model, n=1000, seed=BENCH_SEED, score_threshold=0.5, batch_s
     return out
 
 
+def _isotonic(y, w):
+    """Pool-adjacent-violators: the non-decreasing fit to y with weights w."""
+    vals, wts, sizes = [], [], []
+    for yi, wi in zip(y, w):
+        vals.append(yi), wts.append(wi), sizes.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            v = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / (wts[-2] + wts[-1])
+            wts[-2] += wts[-1]
+            sizes[-2] += sizes[-1]
+            vals[-2] = v
+            vals.pop(), wts.pop(), sizes.pop()
+    return np.repeat(vals, sizes)
+
+
+def fit_calibration(model, n=400, seed=BENCH_SEED + 7, knots=20):
+    """Score calibration on ``n`` realistic tiles (seeds apart from every benchmark):
+    isotonic fit of P(pick is a true peak) against the raw network score, kept as
+    ``knots`` points of a monotone table for ``config.json``."""
+    saved = getattr(model, "config", {})
+    model.config = {k: v for k, v in saved.items() if k != "calibration"}
+    try:
+        tiles = [synth.make_spectrum((128, 128), synth.REALISTIC, seed=[seed, i]) for i in range(n)]
+        res = run_tiles(model, tiles)
+    finally:
+        model.config = saved
+    scores, true = [], []
+    for t, r in zip(tiles, res):
+        pos = (t.amp > 0) & np.all((t.centre >= -0.5) & (t.centre < 127.5), axis=1)
+        m = metrics.match_peaks(r["centre"], t.centre[pos], t.fwhh[pos])
+        scores.extend(r["score"])
+        true.extend(np.array(m.status) == "tp")
+    order = np.argsort(scores)
+    s_sorted = np.asarray(scores)[order]
+    fit = _isotonic(np.asarray(true, float)[order], np.ones(len(order)))
+    qs = np.unique(np.quantile(s_sorted, np.linspace(0, 1, knots)))
+    cal = np.interp(qs, s_sorted, fit)
+    raw = np.concatenate([[0.0], qs, [1.0]])
+    cal = np.concatenate([[0.0], cal, [max(cal[-1], fit[-1])]])
+    cal = np.maximum.accumulate(cal)
+    return {"raw": [round(float(v), 5) for v in raw], "calibrated": [round(float(v), 5) for v in cal],
+            "fitted_on": f"{n} realistic tiles, seed [{seed}, i]", "n_picks": int(len(scores))}
+
+
 def tile_speed(model, batch_sizes=(1, 4, 8, 16), n=64, seed=BENCH_SEED):
     """Inference time per tile (network only) at several batch sizes."""
     from .model import noise_scale, normalise, predict_tiles
