@@ -55,6 +55,11 @@ def get_parser():
                    help="resume from a checkpoint (default: OUT/checkpoint.pt)")
     p.add_argument("--init", default=None, help="start from these weights (a state_dict)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--export", metavar="CHECKPOINT", default=None,
+                   help="instead of training: ship CHECKPOINT as the package's weights "
+                        "(maskrcnn.pt, config.json with a fitted score calibration, registry hash)")
+    p.add_argument("--calibration-tiles", type=int, default=400,
+                   help="realistic tiles for the score calibration of --export")
     return p
 
 
@@ -309,10 +314,45 @@ def export_weights(checkpoint, dest_dir=None, extra_config=None):
     return sha
 
 
+def ship(checkpoint, calibration_tiles=400, threads=None):
+    """Export a checkpoint as the shipped model and fit its score calibration."""
+    import platform
+
+    import torch
+    from . import __version__
+    from .bench import fit_calibration
+    from .model import load_model, model_config
+    if threads:
+        torch.set_num_threads(threads)
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    targs = json.loads(ck.get("args", "{}")) if isinstance(ck, dict) else {}
+    cmd = ("nmrpick-ml train --steps {steps} --batch-size {batch_size} --lr {lr} --warmup {warmup} "
+           "--seed {seed} --threads 1 --out runs/main [--minutes M --resume to split it over sessions]"
+           ).format(**targs) if targs else "?"
+    extra = dict(version=f"{__version__}+{int(ck.get('step', 0))}steps", command=cmd,
+                 hardware=f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU")
+    export_weights(checkpoint, extra_config=extra)
+    net = load_model()
+    cal = fit_calibration(net, n=calibration_tiles)
+    cfg = model_config()
+    cfg["calibration"] = cal
+    cfg["score_thresh"] = 0.5
+    path = os.path.join(os.path.dirname(__file__), "weights", "config.json")
+    with open(path + ".tmp", "w") as fh:
+        json.dump(cfg, fh, indent=2)
+    os.replace(path + ".tmp", path)
+    return cfg
+
+
 def main(argv=None):
     """Command-line entry (``nmrpick-ml train`` and ``python -m nmrpick_ml.train``)."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.export:
+        cfg = ship(args.export, args.calibration_tiles, args.threads)
+        print(f"shipped {cfg['version']}: nmrpick_ml/weights/maskrcnn.pt, config.json "
+              f"(calibration on {cfg['calibration']['n_picks']} picks)")
+        return 0
     res = train(args)
     if int(os.environ.get("RANK", "0")) == 0:
         tail = np.mean(res.losses[-20:]) if res.losses else float("nan")
