@@ -470,11 +470,11 @@ def realism_table(realdata_root, n_synth=200, seed=0, n_whole=3):
 
     notes = [
         "",
-        "Method (`nmrpick_ml._realism.measure`, same code for real and synthetic): noise = "
         "Linewidths outside the recipe's range are not learnt but handled by `pick`, which "
-        "resamples such an axis to the trained range (`nmrpick_ml._maskrcnn.resample_factors`). "
+        "resamples such an axis to the trained range (`nmrpick_ml._maskrcnn.resample_factors`).\n\n"
+        "Method (`nmrpick_ml._realism.measure`, same code for real and synthetic): noise = "
         "`estimate_noise(data, floor=0)` for real spectra (the default 1e-4·max floor would cap SNR "
-        "at 1000), the true noise for synthetic ones (`estimate_noise` overestimates it, up to ~10x, "
+        "at 10000), the true noise for synthetic ones (`estimate_noise` overestimates it, up to ~10x, "
         "on crowded tiles of broad strong peaks); maxima = "
         f"3x3 local maxima above {PEAK_SNR:g}x noise; FWHH per axis from the data profile through "
         f"each of up to {N_ISOLATED} strongest isolated maxima (above {LW_FRACTION:g}x the strongest, "
