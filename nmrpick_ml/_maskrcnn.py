@@ -135,25 +135,39 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
         used, ``n_tiles`` the number of tiles run.
     """
     from scipy.ndimage import zoom as _zoom
-    from .model import noise_scale, normalise, predict_tiles
-    from .tiling import cut_tiles, stitch
 
     data = np.asarray(data, dtype=np.float32)
     n0, n1 = data.shape
     if isinstance(resample, str):
-        factors = resample_factors(typical_fwhh(data, noise)) if resample == "auto" else np.ones(2)
+        # negative peaks count too when they are asked for
+        probe = np.abs(data) if nthres is not None else data
+        factors = resample_factors(typical_fwhh(probe, noise)) if resample == "auto" else np.ones(2)
     else:
         factors = np.asarray(resample, float)
     work = data
     if np.any(factors != 1.0):
         work = _zoom(data, factors, order=3, mode="nearest", grid_mode=False).astype(np.float32)
-    m0, m1 = work.shape
-    # point p on the resampled grid is (n-1)/(m-1) * p on the original grid
-    back = np.array([(n0 - 1) / max(m0 - 1, 1), (n1 - 1) / max(m1 - 1, 1)])
     # the network's own score floor (in its raw score): no mask is computed for
     # weaker detections
     cal = getattr(model, "config", {}).get("calibration")
-    model.roi_heads.score_thresh = float(max(0.01, raw_threshold(min_score, cal)))
+    saved = (model.roi_heads.score_thresh, model.transform.min_size, model.transform.max_size)
+    try:
+        model.roi_heads.score_thresh = float(max(0.01, raw_threshold(min_score, cal)))
+        model.transform.min_size, model.transform.max_size = (int(tile),), int(tile)  # no resize
+        return _detect(data, work, factors, model, noise, pthres, nthres, tile, overlap,
+                       batch_size, cal, min_score, progress)
+    finally:
+        model.roi_heads.score_thresh, model.transform.min_size, model.transform.max_size = saved
+
+
+def _detect(data, work, factors, model, noise, pthres, nthres, tile, overlap, batch_size, cal,
+            min_score, progress):
+    from .model import noise_scale, normalise, predict_tiles
+    from .tiling import cut_tiles, stitch
+    n0, n1 = data.shape
+    m0, m1 = work.shape
+    # point p on the resampled grid is (n-1)/(m-1) * p on the original grid
+    back = np.array([(n - 1) / (m - 1) if m != n else 1.0 for n, m in ((n0, m0), (n1, m1))])
     scale = noise_scale(data, noise)
     x = normalise(work, scale)
     colsig = column_noise(work, noise)

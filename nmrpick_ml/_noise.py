@@ -73,6 +73,7 @@ def estimate_noise(data, floor=NOISE_FLOOR_FRACTION):
         proj, k, corr = _plane_projector()
         res = blocks @ proj
         var = np.einsum("ij,ij->i", res, res) / k
+        var = var[var > 0] if np.any(var > 0) else var   # zeroed regions are not noise
         q25 = np.partition(var, len(var) // 4)[len(var) // 4]
         sigma = float(np.sqrt(q25 * corr))
     else:
@@ -103,7 +104,18 @@ def column_noise(data, sigma=None):
         sigma = estimate_noise(data)
     if data.shape[0] < 3:
         return np.full(data.shape[1], sigma)
+    # leave out the peaks themselves (their slopes are not noise): points above
+    # 10 sigma and above 5 % of the column's largest value; ridges (a few per
+    # cent of the peak that causes them) stay in
+    a = np.abs(data)
+    strong = (a > 10.0 * sigma) & (a > 0.05 * a.max(axis=0, keepdims=True))
     d = np.diff(data, axis=0)
-    mad = np.median(np.abs(d - np.median(d, axis=0)), axis=0)
-    col = 1.4826 * mad / np.sqrt(2.0)
+    d[strong[1:] | strong[:-1]] = np.nan
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns
+            med = np.nanmedian(d, axis=0)
+            mad = np.nanmedian(np.abs(d - med), axis=0)
+    col = np.where(np.isfinite(mad), 1.4826 * mad / np.sqrt(2.0), sigma)
     return np.maximum(col, sigma)

@@ -101,6 +101,18 @@ def _climb(data, iy, ix, bounds, max_steps=64):
     return iy, ix
 
 
+def _is_duplicate(c, fw, out, grid):
+    """Does centre c fall within 0.35 FWHH (or 0.75 points) of a kept peak?"""
+    cell = (int(c[0] // _CELL), int(c[1] // _CELL))
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            for k in grid.get((cell[0] + dy, cell[1] + dx), ()):
+                gap = np.abs(c - out["centre"][k])
+                if np.all(gap < 0.35 * np.maximum(out["fwhh"][k], fw)) or np.hypot(*gap) < 0.75:
+                    return True
+    return False
+
+
 def half_height_box(centre, fwhh, shape=None):
     """Pixel extent ``(y0, x0, y1, x1)`` (end exclusive) of a half-height ellipse's
     bounding box: the pixels within ``fwhh/2`` of the centre on each axis."""
@@ -188,19 +200,17 @@ def refine(data, boxes, scores, masks=None, mask_offsets=None):
             # not a peak shape (ridge, baseline): trust the mask
             fw = np.where(fw > 3 * mw + 2, mw, fw)
         c = np.array([cy, cx])
-        # duplicate of a better detection already kept?
         # duplicate of a better detection already kept? (neighbours via a grid)
-        cell = (int(c[0] // _CELL), int(c[1] // _CELL))
-        dup = False
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                for k in grid.get((cell[0] + dy, cell[1] + dx), ()):
-                    gap = np.abs(c - out["centre"][k])
-                    if np.all(gap < 0.35 * np.maximum(out["fwhh"][k], fw)) or np.hypot(*gap) < 0.75:
-                        dup = True
-                        break
+        dup = _is_duplicate(c, fw, out, grid)
+        if dup and not on_edge:
+            # the climb ended on a better neighbour's maximum; if the box itself
+            # sits apart from it, this is a shoulder of its own, not a duplicate
+            cb = np.array([float(by), float(bx)])
+            if not _is_duplicate(cb, mw, out, grid):
+                c, h, fw, dup = cb, float(data[iy, ix]), mw, False
         if dup:
             continue
+        cell = (int(c[0] // _CELL), int(c[1] // _CELL))
         grid.setdefault(cell, []).append(len(out["centre"]))
         out["centre"].append(c)
         out["fwhh"].append(np.maximum(fw, 0.5))

@@ -5,8 +5,9 @@ neighbours; the last tile on each axis is aligned to the border, and spectra
 smaller than a tile are padded (with zeros, in normalised units). Each tile
 owns a *core*: the part of the spectrum closer to it than to its neighbours
 (the split runs through the middle of each overlap). A detection is kept only
-by the tile whose core holds its centre, so a peak on a seam is reported once;
-what is left of duplicates is merged after refinement (``_refine``).
+by the tile whose core (widened by ``SEAM_SLACK`` points) holds its centre, so
+a peak on a seam is found by at least one tile; the copies on a seam are merged
+after refinement (``_refine``), so it is reported once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["tile_starts", "core_bounds", "cut_tiles", "stitch"]
+
+#: Points by which a tile's core is widened when keeping its detections.
+SEAM_SLACK = 2.0
 
 
 def tile_starts(n, tile=128, overlap=32):
@@ -110,7 +114,11 @@ def stitch(detections, origins, cores):
         for b, s, m in zip(det["boxes"], det["scores"], det["masks"]):
             cy = (b[0] + b[2]) / 2 - 0.5 + oy
             cx = (b[1] + b[3]) / 2 - 0.5 + ox
-            if not (ylo - 0.5 <= cy < yhi - 0.5 and xlo - 0.5 <= cx < xhi - 0.5):
+            # the core, widened by SEAM_SLACK: two tiles may place a peak on a
+            # seam a fraction of a point apart, each just outside its own core;
+            # the copies this lets through are merged by the refinement
+            if not (ylo - 0.5 - SEAM_SLACK <= cy < yhi - 0.5 + SEAM_SLACK
+                    and xlo - 0.5 - SEAM_SLACK <= cx < xhi - 0.5 + SEAM_SLACK):
                 continue
             y0, x0 = int(max(0, np.floor(b[0]))), int(max(0, np.floor(b[1])))
             y1, x1 = int(np.ceil(b[2])), int(np.ceil(b[3]))

@@ -189,6 +189,8 @@ def train(args):
         sched.load_state_dict(ck["scheduler"])
         start = int(ck["step"])
         torch.set_rng_state(ck["torch_rng"])
+        if device.type == "cuda" and ck.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
         losses = list(ck.get("losses", []))
         if rank == 0:
             log.info("resumed from %s at step %d", path, start)
@@ -200,6 +202,13 @@ def train(args):
 
     log_path = os.path.join(args.out, "train_log.csv")
     new_log = not (args.resume and os.path.exists(log_path))
+    if not new_log and rank == 0:
+        # drop the rows logged after the checkpoint we resume from
+        with open(log_path) as fh:
+            rows = fh.read().splitlines()
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= start]
+        with open(log_path, "w") as fh:
+            fh.write("\n".join(kept) + "\n")
     logf = open(log_path, "w" if new_log else "a", newline="") if rank == 0 else None
     writer = csv.writer(logf) if logf else None
     if writer and new_log:
@@ -210,6 +219,7 @@ def train(args):
             return
         _atomic_save(dict(model=model.state_dict(), optimizer=opt.state_dict(),
                           scheduler=sched.state_dict(), step=step, torch_rng=torch.get_rng_state(),
+                          cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
                           losses=losses[-2000:], args=json.dumps(vars(args))), ckpt_path)
         logf.flush()
 
@@ -248,7 +258,14 @@ def train(args):
         if now - last_ck > args.ckpt_minutes * 60:
             checkpoint(step)
             last_ck = now
-        if args.minutes is not None and now - t0 > args.minutes * 60:
+        stop = args.minutes is not None and now - t0 > args.minutes * 60
+        if distributed:
+            # every rank must leave the loop at the same step: rank 0's clock decides
+            import torch.distributed as dist
+            flag = torch.tensor([1.0 if stop else 0.0], device=device)
+            dist.broadcast(flag, src=0)
+            stop = bool(flag.item())
+        if stop:
             break
     checkpoint(step)
     weights = os.path.join(args.out, "maskrcnn.pt")
