@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._noise import column_noise
+from ._noise import column_noise, ridge_noise
 from ._refine import _half_width, _subpoint, gaussian_volume, refine
 
 #: Linewidths (points) the network was trained on; spectra whose typical FWHH
@@ -17,6 +17,8 @@ from ._refine import _half_width, _subpoint, gaussian_volume, refine
 LW_LOW, LW_HIGH, LW_TARGET = 1.6, 16.0, 4.0
 #: A tile is run only if some point exceeds max(threshold, SKIP_SNR x noise).
 SKIP_SNR = 5.0
+#: A peak in a column with t1-noise ridges must stand RIDGE_K x the ridge noise.
+RIDGE_K = 6.0
 
 
 def typical_fwhh(data, noise, n=12):
@@ -114,8 +116,9 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
     noise : float
         Robust noise of the whole spectrum (data units).
     pthres : float
-        Positive threshold (data units): a peak's height must reach it and
-        ``pthres / noise`` times the noise of its column (t1 ridges).
+        Positive threshold (data units): a peak's height must reach it, and
+        ``RIDGE_K`` times the t1-ridge noise of its column
+        (:func:`nmrpick_ml._noise.ridge_noise`).
     nthres : float, optional
         Negative threshold (a positive number or the negative level); None:
         no negative peaks. The network runs on the negated data.
@@ -170,7 +173,7 @@ def _detect(data, work, factors, model, noise, pthres, nthres, tile, overlap, ba
     back = np.array([(n - 1) / (m - 1) if m != n else 1.0 for n, m in ((n0, m0), (n1, m1))])
     scale = noise_scale(data, noise)
     x = normalise(work, scale)
-    colsig = column_noise(work, noise)
+    ridge = ridge_noise(column_noise(work, noise))
     results = []
     signs = [1.0] + ([-1.0] if nthres is not None else [])
     n_tiles = 0
@@ -200,7 +203,7 @@ def _detect(data, work, factors, model, noise, pthres, nthres, tile, overlap, ba
         r = refine(d, st["boxes"], st["scores"], st["masks"], st["mask_offsets"])
         if len(r["score"]):
             cols = np.clip(np.round(r["centre"][:, 1]).astype(int), 0, m1 - 1)
-            ok = (r["height"] >= thr) & (r["height"] >= thr / max(noise, 1e-300) * colsig[cols] * (noise > 0))
+            ok = (r["height"] >= thr) & (r["height"] >= RIDGE_K * ridge[cols])
             ok &= np.all((r["centre"] > -0.5) & (r["centre"] < np.array([m0, m1]) - 0.5), axis=1)
             for k in r:
                 r[k] = r[k][ok]
