@@ -101,6 +101,20 @@ def _climb(data, iy, ix, bounds, max_steps=64):
     return iy, ix
 
 
+def _concave(data, iy, ix):
+    """Is the data concave (negative second difference, 3-point smoothed across)
+    along both axes at (iy, ix)? A shoulder bulges; a plain flank or tail is
+    convex along the direction it falls beyond its inflection point."""
+    n0, n1 = data.shape
+    if not (0 < iy < n0 - 1 and 0 < ix < n1 - 1):
+        return False
+    ya, yb = max(iy - 1, 0), min(iy + 2, n0)
+    xa, xb = max(ix - 1, 0), min(ix + 2, n1)
+    d2y = np.mean(data[iy - 1, xa:xb] - 2 * data[iy, xa:xb] + data[iy + 1, xa:xb])
+    d2x = np.mean(data[ya:yb, ix - 1] - 2 * data[ya:yb, ix] + data[ya:yb, ix + 1])
+    return bool(d2y < 0 and d2x < 0)
+
+
 def _is_duplicate(c, fw, out, grid):
     """Does centre c fall within 0.35 FWHH (or 0.75 points) of a kept peak?"""
     cell = (int(c[0] // _CELL), int(c[1] // _CELL))
@@ -184,8 +198,12 @@ def refine(data, boxes, scores, masks=None, mask_offsets=None):
         on_edge = top is None
         if not on_edge:
             my, mx = top
+        if on_edge and not _concave(data, iy, ix):
+            # no local maximum and no concavity: the flank or tail of a
+            # neighbour (or of a peak outside the spectrum), not a peak
+            continue
         if on_edge:
-            # no local maximum here: a shoulder. Keep the box centre.
+            # no local maximum, but the data bulge here: a shoulder. Keep the box centre.
             cy, cx = float(by), float(bx)
             h = float(data[iy, ix])
             fw = mw
@@ -202,7 +220,7 @@ def refine(data, boxes, scores, masks=None, mask_offsets=None):
         c = np.array([cy, cx])
         # duplicate of a better detection already kept? (neighbours via a grid)
         dup = _is_duplicate(c, fw, out, grid)
-        if dup and not on_edge:
+        if dup and not on_edge and _concave(data, iy, ix):
             # the climb ended on a better neighbour's maximum; if the box itself
             # sits apart from it, this is a shoulder of its own, not a duplicate
             cb = np.array([float(by), float(bx)])
