@@ -14,7 +14,7 @@ from ._refine import _half_width, _subpoint, gaussian_volume, refine
 
 #: Linewidths (points) the network was trained on; spectra whose typical FWHH
 #: falls outside [LW_LOW, LW_HIGH] are resampled to LW_TARGET on that axis.
-LW_LOW, LW_HIGH, LW_TARGET = 1.6, 16.0, 4.0
+LW_LOW, LW_HIGH, LW_TARGET = 2.5, 16.0, 4.0
 #: A tile is run only if some point exceeds max(threshold, SKIP_SNR x noise).
 SKIP_SNR = 5.0
 #: A peak in a column with t1-noise ridges must stand RIDGE_K x the ridge noise.

@@ -29,7 +29,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 # (a test checks it) so that --help need not import numpy/nmrglue
 _METHODS = ("nmrglue", "maskrcnn")
 #: Picking method of `nmrpick-ml SPECTRUM` when --method is not given.
-DEFAULT_METHOD = "nmrglue"
+DEFAULT_METHOD = "maskrcnn"
 #: A progress bar is drawn (stderr a terminal, not -q) when a pass has more tiles than this.
 PROGRESS_MIN_TILES = 30
 # click >= 8.2 raises this for a bare `nmrpick-ml`; older click exits in the parser

@@ -27,7 +27,7 @@ MODEL_SNR = 3.0
 DEFAULT_OVERLAP = 24
 
 
-def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrglue",
+def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="maskrcnn",
          score_threshold=None, tile=128, overlap=None, batch_size=8, device="cpu",
          model=None, table=True, as_frame=False, progress=None, info=None):
     """Pick the peaks of a 2D spectrum.
@@ -57,9 +57,10 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrg
         8 for 'nmrglue' (:data:`DEFAULT_SNR`) and 3 for 'maskrcnn'
         (:data:`MODEL_SNR`: there the threshold is only a floor, the network
         and its score decide).
-    method : {'nmrglue', 'maskrcnn'}, optional
-        Picker. 'nmrglue' (default) is nmrglue's connected-segment picker with
-        Gaussian parameter estimates.
+    method : {'maskrcnn', 'nmrglue'}, optional
+        Picker. 'maskrcnn' (default) is the shipped Mask R-CNN (tiles, network,
+        refinement on the data, calibrated SCORE); 'nmrglue' is nmrglue's
+        connected-segment threshold picker with parameter estimates.
     score_threshold : float, optional
         Drop peaks whose SCORE is below this (0..1). For 'maskrcnn' the default
         comes from the model's config; threshold picks all score 1.0.
@@ -120,9 +121,12 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="nmrg
     >>> y, x = np.mgrid[0:32, 0:64]
     >>> rng = np.random.default_rng(0)
     >>> data = 100 * np.exp(-((y - 10) ** 2 + (x - 40) ** 2) / 8.0) + rng.normal(0, 1, y.shape)
-    >>> peaks = pick({}, data, uc)
+    >>> peaks = pick({}, data, uc, method="nmrglue")
     >>> len(peaks), peaks.Y_AXIS[0], peaks.X_AXIS[0], peaks.SCORE[0]
     (1, np.float64(10.0), np.float64(40.0), np.float64(1.0))
+    >>> peaks = pick({}, data, uc)                        # the Mask R-CNN
+    >>> len(peaks), round(float(peaks.Y_AXIS[0]), 1), round(float(peaks.X_AXIS[0]), 1)
+    (1, 10.0, 40.0)
     """
     data = check_spectrum(data)
     if uc is None:
