@@ -57,13 +57,17 @@ them and blew up the RPN loss). Final mean loss over the last 100 steps: {final_
   local maximum inside each box, parabolic sub-point centre, half-height widths on the data, box
   redrawn as the pixel extent of the half-height region, duplicates removed.
 - 150 proposals per tile at inference and no masks for detections under the score threshold (speed).
+- Score calibration (isotonic, fitted on separate realistic tiles, in `config.json`): SCORE is the
+  estimated probability that a pick is a true peak; the default threshold {score_thresh} was chosen
+  by F1 on the whole-spectrum benchmark set.
 
 ## What it is not good at
 - Peaks closer than about one linewidth to a stronger neighbour (shoulders) are often missed or
   merged: see the recall by nearest-neighbour distance below.
 - Peaks under about 5 sigma: recall falls quickly below 10 sigma (table below), as it must.
-- Linewidths outside 1.6-16 points are handled by resampling the spectrum (`pick`), not by the
-  network; very broad (> 40 points) or extremely sharp features were never seen in training.
+- Narrow lines (typical FWHH under 2.5 points) and very broad ones (over 16 points) are handled by
+  resampling the spectrum in `pick` (`nmrpick_ml._maskrcnn.LW_LOW`/`LW_HIGH`), not by the network;
+  crowded narrow lines are its weakest case (see the recall by nearest-neighbour distance).
 - It was trained on synthetic spectra only; the real spectra in `benchmarks/results/real.md` are few.
 - 2D only; no multiplets or J-resolved structure are modelled (each component is a peak).
 
@@ -94,7 +98,7 @@ def main(log_path):
         batch=t.get("batch_size"), seed=t.get("seed"), lr=t.get("lr"), wd=t.get("weight_decay"),
         warmup=t.get("warmup"), minutes=float(rows[-1]["seconds"]) / 60 if rows else 0,
         hardware=cfg.get("hardware", "?"), p_paper=t.get("p_paper", 0), final_loss=sum(last) / len(last),
-        model_md=model_md)
+        model_md=model_md, score_thresh=cfg.get("score_thresh"))
     out = os.path.join(WEIGHTS, "MODEL_CARD.md")
     with open(out + ".tmp", "w") as fh:
         fh.write(text)
