@@ -32,7 +32,8 @@ noise-free data, then three channels asinh(z), asinh(z/10), asinh(z/100). Never 
 ```
 {command}
 ```
-{steps} steps of batch {batch} tiles, seed {seed}, AdamW (lr {lr}, weight decay {wd}), {warmup}
+{steps} steps (the run was stopped there, of its {total}-step schedule, to leave the session time
+for benchmarks; the learning rate had decayed to {lr_end:.2g}) of batch {batch} tiles, seed {seed}, AdamW (lr {lr}, weight decay {wd}), {warmup}
 warm-up steps then cosine decay; {minutes:.0f} minutes on {hardware} (1 torch thread, the other core
 busy with development work). Tiles are generated on the fly by `nmrpick_ml.synth`
 (`default_rng([seed, step, rank])`): {p_paper:.0%} from the paper's recipe (128x128, 1-4 peaks,
@@ -98,7 +99,8 @@ def main(log_path):
         batch=t.get("batch_size"), seed=t.get("seed"), lr=t.get("lr"), wd=t.get("weight_decay"),
         warmup=t.get("warmup"), minutes=float(rows[-1]["seconds"]) / 60 if rows else 0,
         hardware=cfg.get("hardware", "?"), p_paper=t.get("p_paper", 0), final_loss=sum(last) / len(last),
-        model_md=model_md, score_thresh=cfg.get("score_thresh"))
+        model_md=model_md, score_thresh=cfg.get("score_thresh"), total=t.get("steps"),
+        lr_end=float(rows[-1]["lr"]) if rows else float("nan"))
     out = os.path.join(WEIGHTS, "MODEL_CARD.md")
     with open(out + ".tmp", "w") as fh:
         fh.write(text)
