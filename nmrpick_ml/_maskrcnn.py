@@ -171,9 +171,9 @@ def _detect(data, work, factors, model, noise, pthres, nthres, tile, overlap, ba
     m0, m1 = work.shape
     # point p on the resampled grid is (n-1)/(m-1) * p on the original grid
     back = np.array([(n - 1) / (m - 1) if m != n else 1.0 for n, m in ((n0, m0), (n1, m1))])
+    ridge = ridge_noise(column_noise(work, noise))   # before x: keep the peak memory low
     scale = noise_scale(data, noise)
     x = normalise(work, scale)
-    ridge = ridge_noise(column_noise(work, noise))
     results = []
     signs = [1.0] + ([-1.0] if nthres is not None else [])
     n_tiles = 0
@@ -187,7 +187,7 @@ def _detect(data, work, factors, model, noise, pthres, nthres, tile, overlap, ba
 
         def keep(y0, x0, coarse=coarse):
             return bool(coarse[y0:y0 + tile, x0:x0 + tile].any())
-        tiles, origins, cores = cut_tiles(xs, tile, overlap, keep=keep)
+        tiles, origins, cores = cut_tiles(xs, tile, overlap, keep=keep, stack=False)
         n_tiles += len(tiles)
         dets = []
         for i in range(0, len(tiles), max(batch_size, 1) * 4):

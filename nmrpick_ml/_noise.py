@@ -61,25 +61,27 @@ def estimate_noise(data, floor=NOISE_FLOOR_FRACTION):
     >>> round(estimate_noise(rng.normal(0, 2.0, (256, 256))), 1)
     2.0
     """
-    data = np.asarray(data, dtype=np.float64)
+    data = np.asarray(data)
     peak = float(np.max(np.abs(data))) if data.size else 0.0
     if peak == 0.0:
         return 0.0
+    # in units of the maximum, float32: large spectra need no float64 copies
+    data = (data / peak).astype(np.float32)
     blocks = _block_view(data, 8 if min(data.shape) >= 16 else 1)
     if blocks.shape[1] > 1:
         # remove a plane from each 8x8 block (broad peaks and baseline slopes),
         # then take the 25th percentile of the residual variances (the quieter
         # blocks) and correct it to the mean of a chi2 with k degrees of freedom
         proj, k, corr = _plane_projector()
-        res = blocks @ proj
-        var = np.einsum("ij,ij->i", res, res) / k
+        res = blocks @ proj.astype(np.float32)
+        var = np.einsum("ij,ij->i", res, res).astype(np.float64) / k
         var = var[var > 0] if np.any(var > 0) else var   # zeroed regions are not noise
         q25 = np.partition(var, len(var) // 4)[len(var) // 4]
         sigma = float(np.sqrt(q25 * corr))
     else:
         med = np.median(data)
         sigma = float(1.4826 * np.median(np.abs(data - med)))
-    return max(sigma, floor * peak)
+    return max(sigma * peak, floor * peak)
 
 
 def column_noise(data, sigma=None):
@@ -112,12 +114,14 @@ def column_noise(data, sigma=None):
     (True, True)
     """
     import warnings
-    data = np.asarray(data, dtype=np.float64)
+    data = np.asarray(data)
     if sigma is None:
         sigma = estimate_noise(data)
-    a = np.abs(data)
+    a = np.abs(data).astype(np.float32)   # float32 throughout: large spectra
     strong = (a > 10.0 * sigma) & (a > 0.05 * a.max(axis=0, keepdims=True))
-    d = np.where(strong, np.nan, data)
+    del a
+    d = np.where(strong, np.float32(np.nan), data.astype(np.float32))
+    del strong
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns
         med = np.nanmedian(d, axis=0)

@@ -137,8 +137,12 @@ def normalise(data, noise):
     >>> x.shape, round(float(x[0, 0, 1]), 3)
     ((3, 1, 2), 2.998)
     """
-    z = np.asarray(data, dtype=np.float32) / np.float32(noise)
-    return np.stack([np.arcsinh(z), np.arcsinh(z / 10.0), np.arcsinh(z / 100.0)]).astype(np.float32)
+    data = np.asarray(data)
+    out = np.empty((3,) + data.shape, np.float32)   # one allocation: large spectra
+    np.divide(data, noise, out=out[0], casting="unsafe")
+    np.divide(out[0], np.float32(10.0), out=out[1])
+    np.divide(out[0], np.float32(100.0), out=out[2])
+    return np.arcsinh(out, out=out)
 
 
 # ------------------------------------------------------------------ weights

@@ -54,7 +54,7 @@ def core_bounds(starts, n, tile=128):
     return bounds
 
 
-def cut_tiles(x, tile=128, overlap=32, keep=None):
+def cut_tiles(x, tile=128, overlap=32, keep=None, stack=True):
     """Cut a (C, N1, N2) array into tiles.
 
     Parameters
@@ -64,6 +64,9 @@ def cut_tiles(x, tile=128, overlap=32, keep=None):
     keep : callable, optional
         ``keep(y0, x0) -> bool``; tiles for which it is False are skipped
         (e.g. nothing above the threshold in them).
+    stack : bool, optional
+        False: return a list of views instead of one stacked array (no copy,
+        for large spectra).
 
     Returns
     -------
@@ -89,6 +92,8 @@ def cut_tiles(x, tile=128, overlap=32, keep=None):
             tiles.append(xp[:, y0:y0 + tile, x0:x0 + tile])
             origins.append((y0, x0))
             cores.append((by[iy], bx[ix]))
+    if not stack:
+        return tiles, origins, cores
     arr = np.stack(tiles) if tiles else np.zeros((0, c, tile, tile), x.dtype)
     return arr, origins, cores
 
