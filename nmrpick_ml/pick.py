@@ -93,7 +93,8 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         X_PPM       position on axis 1, ppm
         Y_LW_HZ     Y_LW in Hz (points x sw/size)
         X_LW_HZ     X_LW in Hz
-        HEIGHT      data value at the rounded centre, data units
+        HEIGHT      peak height, data units (maskrcnn: the refined maximum;
+                    nmrglue: the data at the rounded centre)
         SCORE       confidence 0..1; 1.0 for threshold picks, which carry
                     no confidence of their own
         ==========  ==================================================
