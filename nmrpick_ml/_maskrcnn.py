@@ -140,7 +140,6 @@ def detect(data, *, model, noise, pthres, nthres=None, tile=128, overlap=32, bat
     from scipy.ndimage import zoom as _zoom
 
     data = np.asarray(data, dtype=np.float32)
-    n0, n1 = data.shape
     if isinstance(resample, str):
         # negative peaks count too when they are asked for
         probe = np.abs(data) if nthres is not None else data

@@ -183,10 +183,8 @@ def refine(data, boxes, scores, masks=None, mask_offsets=None):
         by, bx = (y0 + y1) / 2 - 0.5, (x0 + x1) / 2 - 0.5   # pixel-index centre of the box
         hy, hx = max(y1 - y0, 1.0), max(x1 - x0, 1.0)
         mw = np.array([hy, hx], float)
-        m = None
         if masks is not None:
             m = masks[j]
-            oy, ox = mask_offsets[j]
             if m is not None and m.any():
                 ys, xs = np.nonzero(m)
                 mw = np.array([ys.max() - ys.min() + 1, xs.max() - xs.min() + 1], float)

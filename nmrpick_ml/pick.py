@@ -154,8 +154,9 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         warnings.warn(f"`data` is constant (every value {float(data.flat[0]):g}): no peaks",
                       UserWarning, stacklevel=2)
         return ([], [], [], []) if not table else _finish(empty_peaks(), as_frame)
+    noise = None
     if pthres is None:
-        pthres = noise_threshold(data, snr)[1]
+        noise, pthres = noise_threshold(data, snr)
 
     if method == "nmrglue":
         from ._classical import pick_nmrglue
@@ -170,7 +171,8 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         if score_threshold is None:
             score_threshold = float(net.config.get("score_thresh", 0.5))
         from ._maskrcnn import detect
-        noise = estimate_noise(data)
+        if noise is None:
+            noise = estimate_noise(data)
         det = detect(data, model=net, noise=noise, pthres=pthres, nthres=nthres, tile=tile,
                      overlap=DEFAULT_OVERLAP if overlap is None else overlap,
                      batch_size=batch_size, min_score=score_threshold, progress=progress)
