@@ -23,7 +23,7 @@ from torch import nn
 from ._errors import ModelIntegrityError, NmrpickError
 from ._noise import NOISE_FLOOR_FRACTION
 
-__all__ = ["build_model", "normalise", "load_model", "save_weights", "predict_tiles",
+__all__ = ["ARCH", "ARCH_V2", "ARCHS", "build_model", "normalise", "load_model", "save_weights", "predict_tiles",
            "weights_path", "model_config", "TILE"]
 
 TILE = 128
@@ -41,7 +41,24 @@ ARCH = dict(
     rpn_pre_nms_top_n_test=400,
     rpn_post_nms_top_n_test=150,
     tile=TILE,
+    stem_level=False,
+    min_box=4.0,
 )
+
+#: Model v2: a stride-2 level from the ResNet stem (before the max-pool) under
+#: the FPN, so that peaks of 1-3 points get features and anchors of their own
+#: size (2 points) without resampling; 48 FPN channels keep the cost per tile
+#: near v1's; wider aspect ratios for 1H multiplets. Chosen by measurement
+#: (``nmrpick_ml/weights/MODEL_CARD.md``).
+ARCH_V2 = dict(
+    ARCH,
+    fpn_channels=48,
+    anchor_sizes=[2, 4, 8, 16, 32],
+    aspect_ratios=[0.25, 0.5, 1.0, 2.0, 4.0],
+    stem_level=True,
+    min_box=2.0,
+)
+ARCHS = {"v1": ARCH, "v2": ARCH_V2}
 
 
 def build_model(arch=None):
@@ -70,12 +87,17 @@ def build_model(arch=None):
     a = dict(ARCH, **(arch or {}))
     c = a["fpn_channels"]
     body = resnet18(weights=None)  # plain nn.BatchNorm2d: trained, not frozen
+    layers = (["relu"] if a["stem_level"] else []) + ["layer1", "layer2", "layer3"]
+    chans = {"relu": 64, "layer1": 64, "layer2": 128, "layer3": 256}
     backbone = BackboneWithFPN(
-        body, return_layers={"layer1": "0", "layer2": "1", "layer3": "2"},
-        in_channels_list=[64, 128, 256], out_channels=c, extra_blocks=LastLevelMaxPool())
+        body, return_layers={name: str(i) for i, name in enumerate(layers)},
+        in_channels_list=[chans[n] for n in layers], out_channels=c, extra_blocks=LastLevelMaxPool())
+    n_levels = len(layers) + 1        # + the max-pool level
+    if len(a["anchor_sizes"]) != n_levels:
+        raise NmrpickError(f"arch: {len(a['anchor_sizes'])} anchor sizes for {n_levels} feature levels")
     anchors = AnchorGenerator(sizes=tuple((s,) for s in a["anchor_sizes"]),
-                              aspect_ratios=(tuple(a["aspect_ratios"]),) * len(a["anchor_sizes"]))
-    names = ["0", "1", "2", "3"]
+                              aspect_ratios=(tuple(a["aspect_ratios"]),) * n_levels)
+    names = [str(i) for i in range(len(layers))]
     box_pool = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)
     mask_pool = MultiScaleRoIAlign(names, output_size=14, sampling_ratio=2)
     model = MaskRCNN(

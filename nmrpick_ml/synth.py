@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Recipe", "PAPER", "REALISTIC", "Synthetic", "make_spectrum", "make_tile",
+__all__ = ["Recipe", "PAPER", "REALISTIC", "ProcessedRecipe", "PROCESSED", "Synthetic", "make_spectrum", "make_tile",
            "make_tiles", "simulate", "write_spectrum", "lineshape", "GAUSS", "LORENTZ", "VOIGT"]
 
 GAUSS, LORENTZ, VOIGT = 0, 1, 2
@@ -225,6 +225,8 @@ class Synthetic:
         k = len(self.amp)
         if k == 0:
             return np.zeros(0, bool)
+        if "resolved_own" in self.meta:      # processed recipe: measured on its own profiles
+            return (self.nn_distance() >= min_distance) & self.meta["resolved_own"]
         eta = self.eta if self.eta is not None else np.full(k, 0.5)
         fy = lineshape(self.centre[:, 0][:, None], self.centre[:, 0][None, :],
                        self.fwhh[:, 0][None, :], self.shape[:, 0][None, :], eta[None, :])
@@ -448,6 +450,8 @@ def make_spectrum(shape=(128, 128), recipe=REALISTIC, seed=None, rng=None, masks
     ((128, 128), True, True)
     """
     rng = np.random.default_rng(seed) if rng is None else rng
+    if isinstance(recipe, ProcessedRecipe):
+        return _processed_render(tuple(shape), recipe, rng, masks=masks, n_peaks=n_peaks)
     return _render(shape, _draw(shape, recipe, rng, n_peaks), recipe, rng, masks)
 
 
@@ -519,6 +523,13 @@ def simulate(shape=(512, 1024), n_peaks=200, seed=0, recipe=REALISTIC, crowded=T
     ((64, 64), 5)
     """
     rng = np.random.default_rng(seed)
+    if isinstance(recipe, ProcessedRecipe):
+        r = dataclasses.replace(recipe, p_empty=0.0, p_noise_free=0.0, snr=(3.0, 3000.0),
+                                scale_decades=(3.0, 6.0))
+        s = _processed_render(tuple(shape), r, rng, masks=False, n_peaks=n_peaks, crowded=crowded,
+                              negative=negative, whole=True)
+        s.meta["udic"] = _udic_processed(shape, s.meta)
+        return s
     r = dataclasses.replace(
         recipe, p_empty=0.0, p_noise_free=0.0, fwhh=(2.0, 8.0), fwhh_spread=0.15,
         p_negative_spectrum=1.0 if negative else 0.0, snr=(3.0, 3000.0),
@@ -539,6 +550,21 @@ def simulate(shape=(512, 1024), n_peaks=200, seed=0, recipe=REALISTIC, crowded=T
     s = _render(shape, p, r, rng, masks=False)
     s.meta["udic"] = _udic(shape)
     return s
+
+
+def _udic_processed(shape, meta):
+    """Universal dictionary of a processed-recipe spectrum: its own nuclei, fields and widths
+    (the region is the spectrum's window of ``shape`` points around the carrier)."""
+    import nmrglue as ng
+    udic = ng.fileiobase.create_blank_udic(2)
+    centre = {"1H": 8.0 if "15N" in meta["experiment"] else 4.5, "15N": 118.0, "13C": 80.0}
+    for i, ax in enumerate(meta["axes"]):
+        n = shape[i]
+        sw_region = ax["sw_hz"] * n / ax["size"]
+        udic[i].update(size=n, complex=False, encoding="states" if i == 0 else "direct",
+                       sw=sw_region, obs=ax["obs_mhz"], car=centre[ax["nucleus"]] * ax["obs_mhz"],
+                       label=ax["nucleus"], time=False, freq=True)
+    return udic
 
 
 def _udic(shape):
@@ -603,3 +629,371 @@ def write_spectrum(path, sim, truth=True):
         os.replace(tmpc, csv)
         out.append(csv)
     return out
+
+
+# --------------------------------------------------------------------------- processed recipe
+
+@dataclass(frozen=True)
+class ProcessedRecipe:
+    """Spectra simulated through acquisition and processing (:mod:`nmrpick_ml.processing`).
+
+    Each spectrum is one experiment, drawn per spectrum: a protein-like
+    1H-15N HSQC or a small-molecule 1H-13C HSQC (``p_small``), with its
+    spectrometer frequency, spectral widths, acquired points, windows,
+    zero-filling, first-point scaling and residual phase. Each peak is a damped
+    complex exponential per axis (a J-multiplet on the direct 1H axis with
+    ``p_multiplet``), processed as NMRPipe would; noise is added in the time
+    domain and processed with the signal; t1 noise is a per-increment complex
+    jitter shared by all peaks. Ranges are (low, high).
+
+    Attributes
+    ----------
+    n_peaks : (int, int)
+        Peaks per 128x128 area (scaled with the area), log-uniform.
+    p_empty : float
+        Probability of a tile without peaks.
+    p_small : float
+        Probability of a small-molecule 1H-13C experiment (else protein 1H-15N).
+    snr : (float, float)
+        Peak height / processed noise, log-uniform.
+    target_snr : float
+        Peaks at or above this SNR are targets.
+    p_strong, strong_snr : float, (float, float)
+        Probability of one extra very strong line (solvent or reference:
+        CDCl3, TMS, a methyl), a target, and its SNR.
+    p_cluster, cluster_distance : float, (float, float)
+        Peaks placed next to an earlier one, at this distance in FWHH.
+    p_multiplet : float
+        Small molecules: probability that a peak's 1H is a d, t, q or dd.
+    j_hz : (float, float)
+        J coupling range (Hz).
+    p_negative_spectrum, p_negative_peak : float
+        Multiplicity-edited spectra and their fraction of negative peaks.
+    t1_jitter : (float, float)
+        rms of the per-increment amplitude/phase jitter (fraction), log-uniform.
+    p_t1 : float
+        Probability of t1 noise.
+    p_sidebands, sideband : float, (float, float)
+        Decoupling sidebands: probability, relative height (log-uniform).
+    p_water, water : float, (float, float)
+        Protein: a residual water column (no peak, t1 noise only) and its rms in noise units.
+    p_baseline, baseline : float, (float, float)
+        Baseline offset/roll and its amplitude in noise units.
+    p_wrong_c0 : float
+        Probability that the indirect first point is not scaled (c0 = 1):
+        a baseline offset along the indirect axis under every peak.
+    phase_deg : float
+        Residual zero-order phase error, uniform in +-phase_deg, per axis.
+    p_noise_free : float
+    scale_decades : (float, float)
+    border : float
+        Centres drawn up to this many points outside the array.
+    """
+
+    n_peaks: tuple = (1, 30)
+    p_empty: float = 0.05
+    p_small: float = 0.5
+    snr: tuple = (2.0, 20000.0)
+    target_snr: float = 3.5
+    p_strong: float = 0.25
+    strong_snr: tuple = (1000.0, 100000.0)
+    p_cluster: float = 0.3
+    cluster_distance: tuple = (0.6, 2.5)
+    p_multiplet: float = 0.6
+    j_hz: tuple = (2.0, 18.0)
+    p_negative_spectrum: float = 0.3
+    p_negative_peak: float = 0.35
+    p_t1: float = 0.7
+    t1_jitter: tuple = (0.002, 0.08)
+    p_sidebands: float = 0.3
+    sideband: tuple = (0.001, 0.02)
+    p_water: float = 0.25
+    water: tuple = (3.0, 200.0)
+    p_baseline: float = 0.3
+    baseline: tuple = (0.1, 2.0)
+    p_wrong_c0: float = 0.15
+    phase_deg: float = 4.0
+    p_noise_free: float = 0.03
+    scale_decades: tuple = (-5.0, 7.0)
+    border: float = 6.0
+
+
+PROCESSED = ProcessedRecipe()
+
+#: Multiplets of the direct 1H axis: name -> (offsets in units of J, intensities).
+MULTIPLETS = {
+    "s": ((0.0,), (1.0,)),
+    "d": ((-0.5, 0.5), (1.0, 1.0)),
+    "t": ((-1.0, 0.0, 1.0), (0.5, 1.0, 0.5)),
+    "q": ((-1.5, -0.5, 0.5, 1.5), (1 / 3, 1.0, 1.0, 1 / 3)),
+    "dd": (None, (1.0, 1.0, 1.0, 1.0)),
+}
+_MULT_NAMES = ("s", "d", "t", "q", "dd")
+
+
+def _draw_axis(rng, nucleus, obs_1h, small, min_size):
+    """Acquisition and processing of one axis (real ranges, ``shared/processing.md``)."""
+    from .processing import Axis, Window
+    ratio = {"1H": 1.0, "15N": 0.10133, "13C": 0.25145}[nucleus]
+    obs = obs_1h * ratio
+    if nucleus == "1H":
+        sw_ppm = rng.uniform(8.0, 20.0) if small else rng.uniform(12.0, 16.0)
+        n_acq = int(_loguniform(rng, 512, 2048) if not small else _loguniform(rng, 512, 2048))
+        fwhh_hz = _loguniform(rng, 0.8, 5.0) if small else _loguniform(rng, 12.0, 35.0)
+    elif nucleus == "15N":
+        sw_ppm = rng.uniform(25.0, 40.0)
+        n_acq = int(_loguniform(rng, 64, 256))
+        fwhh_hz = _loguniform(rng, 4.0, 15.0)
+    else:
+        sw_ppm = rng.uniform(140.0, 220.0)
+        n_acq = int(_loguniform(rng, 128, 512))
+        fwhh_hz = _loguniform(rng, 5.0, 40.0)
+    sw = sw_ppm * obs
+    zf = rng.choice([1, 2, 2, 4]) if nucleus == "1H" else rng.choice([2, 2, 4, 4])
+    size = int(2 ** np.ceil(np.log2(max(n_acq * zf, 2 * min_size))))
+    direct = nucleus == "1H"
+    u = rng.random()
+    if direct and small:
+        kind = "sp" if u < 0.55 else "em" if u < 0.75 else "gm" if u < 0.9 else "none"
+    elif direct:
+        kind = "sp" if u < 0.8 else "em" if u < 0.9 else "gm" if u < 0.95 else "none"
+    else:
+        kind = "sp" if u < 0.7 else "em" if u < 0.8 else "gm" if u < 0.85 else "none"
+    if kind == "sp":
+        win = Window("sp", off=rng.uniform(0.33, 0.5), end=rng.uniform(0.98, 1.0),
+                     power=float(rng.choice([1.0, 2.0])))
+    elif kind == "em":
+        win = Window("em", lb=_loguniform(rng, 0.3, 5.0) if direct else _loguniform(rng, 2.0, 30.0))
+    elif kind == "gm":
+        g1 = rng.uniform(0.3, 1.0) * fwhh_hz
+        win = Window("gm", lb=g1, gb=_loguniform(rng, 1.0, 3.0) * max(g1, 1.0 / (n_acq / sw)))
+    else:
+        win = Window("none")
+    c0 = 0.5
+    ax = Axis(n_acq=n_acq, sw=float(sw), size=size, window=win, c0=c0,
+              phase=float(np.deg2rad(rng.uniform(-1, 1))))
+    return ax, dict(nucleus=nucleus, obs=float(obs), sw_ppm=float(sw_ppm), fwhh_hz=float(fwhh_hz),
+                    zf=int(zf))
+
+
+def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, negative=None,
+                      whole=False):
+    """Draw and render one spectrum of the processed recipe (see :class:`ProcessedRecipe`)."""
+    import dataclasses as _dc
+
+    from .processing import half_widths, line_profile, processed_noise, ridge_profiles
+    n0, n1 = shape
+    small = rng.random() < r.p_small
+    obs_1h = rng.uniform(400.0, 800.0) if small else rng.uniform(600.0, 950.0)
+    ax1, m1 = _draw_axis(rng, "1H", obs_1h, small, n1)
+    ax0, m0 = _draw_axis(rng, "13C" if small else "15N", obs_1h, small, n0)
+    phase = np.deg2rad(rng.uniform(-r.phase_deg, r.phase_deg, 2))
+    wrong_c0 = rng.random() < r.p_wrong_c0
+    ax0 = _dc.replace(ax0, phase=float(phase[0]), c0=1.0 if wrong_c0 else 0.5)
+    ax1 = _dc.replace(ax1, phase=float(phase[1]))
+    axes = (ax0, ax1)
+
+    # ---- peaks: number, positions (points), widths (R2), multiplets, heights
+    if n_peaks is not None:
+        k = int(n_peaks)
+    elif rng.random() < r.p_empty:
+        k = 0
+    else:
+        area = n0 * n1 / (128.0 * 128.0)
+        k = max(1, int(np.floor(_loguniform(rng, r.n_peaks[0], r.n_peaks[1] + 1) * area)))
+    r2 = np.empty((k, 2))
+    for a, m in enumerate((m0, m1)):
+        r2[:, a] = np.pi * m["fwhh_hz"] * np.exp(rng.normal(0.0, 0.2, k))
+    border = 0.0 if whole else r.border
+    cen = rng.uniform(-border, np.array(shape, float) - 1 + border, (k, 2))
+    # approximate FWHH in points (for clustering): natural width or 1/AQ, whichever larger
+    approx = np.column_stack([
+        np.maximum(r2[:, a] / np.pi, 1.0 / ax.aq) / ax.hz_per_point for a, ax in enumerate(axes)])
+    near = rng.random(k) < r.p_cluster
+    near[:1] = False
+    for i in np.nonzero(near)[0]:
+        j = int(rng.integers(0, i))
+        d = rng.uniform(*r.cluster_distance)
+        ang = rng.uniform(0, 2 * np.pi)
+        cen[i] = cen[j] + d * (approx[i] + approx[j]) / 2 * np.array([np.sin(ang), np.cos(ang)])
+    if crowded and k >= 4:
+        n_reg = max(2, k // 15)
+        regs = rng.uniform(np.array(shape) * 0.1, np.array(shape) * 0.9, (n_reg, 2))
+        move = rng.random(k) < 0.5
+        spread = 5.0 * np.median(approx, axis=0)
+        cen[move] = regs[rng.integers(0, n_reg, move.sum())] + rng.normal(0, 1, (move.sum(), 2)) * spread
+    if whole:
+        cen = np.clip(cen, 0, np.array(shape) - 1)
+    snr = _loguniform(rng, *r.snr, k) if k else np.zeros(0)
+    kind = np.array(["peak"] * k, dtype=object)
+    if k and rng.random() < r.p_strong:
+        i = int(rng.integers(0, k))
+        snr[i] = _loguniform(rng, *r.strong_snr)
+        kind[i] = "solvent"
+    sign = np.ones(k)
+    neg_spec = (rng.random() < r.p_negative_spectrum) if negative is None else bool(negative)
+    if neg_spec:
+        sign[rng.random(k) < r.p_negative_peak] = -1.0
+    # multiplets on the direct 1H axis (small molecules)
+    mult = np.array(["s"] * k, dtype=object)
+    jhz = np.zeros((k, 2))
+    if small:
+        has = rng.random(k) < r.p_multiplet
+        mult[has] = rng.choice(_MULT_NAMES[1:], size=int(has.sum()), p=[0.45, 0.2, 0.1, 0.25])
+        jhz[:, 0] = rng.uniform(*r.j_hz, k)
+        jhz[:, 1] = rng.uniform(r.j_hz[0], np.maximum(jhz[:, 0], r.j_hz[0] + 0.1), k)
+    mult[kind == "solvent"] = "s"
+
+    # lines of the direct axis: (peak, offset in points, intensity)
+    lp, lo, li = [], [], []
+    hzpt = ax1.hz_per_point
+    for i in range(k):
+        if mult[i] == "dd":
+            j1, j2 = jhz[i]
+            offs = np.array([-j1 - j2, -j1 + j2, j1 - j2, j1 + j2]) / 2
+            ints = MULTIPLETS["dd"][1]
+        else:
+            o, ints = MULTIPLETS[mult[i]]
+            offs = np.array(o) * jhz[i, 0]
+        lp.extend([i] * len(offs))
+        lo.extend(list(offs / hzpt))
+        li.extend(ints)
+    lp, lo, li = np.array(lp, int), np.array(lo, float), np.array(li, float)
+
+    # ---- profiles (normalised to a singlet apex of 1) and truth widths
+    y = np.arange(n0, dtype=float)
+    x = np.arange(n1, dtype=float)
+    hl0, hr0 = half_widths(ax0, r2[:, 0]) if k else (np.zeros(0), np.zeros(0))
+    hl1, hr1 = half_widths(ax1, r2[:, 1]) if k else (np.zeros(0), np.zeros(0))
+    from .processing import apex as _apex
+    a0 = _apex(ax0, r2[:, 0]) if k else np.zeros(0)
+    a1 = _apex(ax1, r2[:, 1]) if k else np.zeros(0)
+    py = line_profile(ax0, y[None, :] - cen[:, :1], r2[:, :1]) / a0[:, None] if k else np.zeros((0, n0))
+    lines = (line_profile(ax1, x[None, :] - (cen[lp, 1] + lo)[:, None], r2[lp, 1:2]) / a1[lp][:, None]
+             if len(lp) else np.zeros((0, n1)))
+    px = np.zeros((k, n1))
+    np.add.at(px, lp, lines * li[:, None])
+
+    # ---- noise level and heights
+    noise = 0.0 if rng.random() < r.p_noise_free else 1.0
+    amp = sign * snr * (noise if noise > 0 else 1.0)
+    if noise == 0.0:
+        snr = np.full(k, np.inf)
+    # ---- masks: union of each line's own half-height region; boxes; targets
+    box = np.zeros((k, 4))
+    ok = np.zeros(k, bool)
+    mask_arr = np.zeros((k, n0, n1), bool) if masks else None
+    for i in range(k):
+        sel = np.nonzero(lp == i)[0]
+        ys = py[i] >= 0.5
+        # rows in the half-height region of peak i: py(y) * line(x) >= 0.5 needs py >= 0.5
+        cols = np.zeros(n1, bool)
+        m_i = np.zeros((n0, n1), bool) if masks else None
+        for l_ in sel:
+            reg = py[i][:, None] * lines[l_][None, :] >= 0.5
+            cols |= reg.any(axis=0)
+            if masks:
+                m_i |= reg
+        if ys.any() and cols.any():
+            yy = np.nonzero(ys)[0]
+            xx = np.nonzero(cols)[0]
+            box[i] = (yy[0], xx[0], yy[-1] + 1, xx[-1] + 1)
+            ok[i] = True
+        if masks:
+            mask_arr[i] = m_i
+    fw = np.column_stack([hl0 + hr0, hl1 + hr1]) if k else np.zeros((0, 2))
+    line_fw = fw.copy()
+    if k:
+        ext = np.array([(lo[lp == i].max() - lo[lp == i].min()) for i in range(k)])
+        fw[:, 1] = fw[:, 1] + ext         # a multiplet's width: the extent of its lines' regions
+
+    # ---- data: peaks, t1 noise, sidebands, water, baseline, noise
+    py_data = py.copy()
+    jitter = None
+    if k and rng.random() < r.p_t1:
+        rel = _loguniform(rng, *r.t1_jitter)
+        jitter = rel * (rng.standard_normal(ax0.n_acq) + 1j * rng.standard_normal(ax0.n_acq)) / np.sqrt(2)
+        strong = np.nonzero(np.abs(snr) * rel >= 0.5)[0] if noise > 0 else np.arange(k)
+        if len(strong):
+            rp = ridge_profiles(jitter, ax0, cen[strong, 0], r2[strong, 0], a0[strong])
+            idx = np.arange(n0)
+            py_data[strong] += rp[:, idx % ax0.size]
+    data = (py_data * amp[:, None]).T @ px
+    artefacts = dict(sidebands=0, water=False)
+    if k and rng.random() < r.p_sidebands:
+        # weak copies of strong peaks at a fixed offset along the direct axis
+        rel = _loguniform(rng, *r.sideband)
+        off = rng.uniform(30.0, 300.0) / hzpt * rng.choice([-1, 1])
+        strong = np.nonzero(np.abs(snr) * rel >= 1.0)[0] if noise > 0 else np.arange(k)
+        if len(strong):
+            sb = np.zeros((len(strong), n1))
+            for s_i, i in enumerate(strong):
+                sel = np.nonzero(lp == i)[0]
+                for d in (-off, off):
+                    sb[s_i] += (line_profile(ax1, x - (cen[i, 1] + lo[sel] + d)[:, None], r2[i, 1])
+                                / a1[i] * li[sel][:, None]).sum(axis=0)
+            data += (py[strong] * (rel * amp[strong])[:, None]).T @ sb
+            artefacts["sidebands"] = int(len(strong))
+    if not small and noise > 0 and rng.random() < r.p_water:
+        # residual water: t1 noise only, a column without a peak
+        xw = rng.uniform(-border, n1 - 1 + border)
+        col = line_profile(ax1, x - xw, np.pi * _loguniform(rng, 20.0, 80.0))
+        col = col / max(float(np.max(col)), 1e-12)
+        from .processing import window_array
+        w0 = window_array(ax0)
+        e = (rng.standard_normal(ax0.n_acq) + 1j * rng.standard_normal(ax0.n_acq)) * w0
+        prof = np.fft.fft(e, n=ax0.size).real[np.arange(n0) % ax0.size]
+        prof /= max(float(np.std(prof)), 1e-12)
+        data += _loguniform(rng, *r.water) * noise * np.outer(prof, col)
+        artefacts["water"] = True
+    if rng.random() < r.p_baseline:
+        a = rng.uniform(*r.baseline) * max(noise, 1e-3 * np.max(np.abs(amp), initial=1.0))
+        yy = np.linspace(-1, 1, n0)[:, None]
+        xx = np.linspace(-1, 1, n1)[None, :]
+        ph = rng.uniform(0, 2 * np.pi, 2)
+        fr = rng.uniform(0.2, 1.5, 2)
+        data += a * (rng.uniform(-1, 1) + 0.5 * np.sin(np.pi * fr[0] * xx + ph[0])
+                     + 0.5 * np.sin(np.pi * fr[1] * yy + ph[1]))
+    noise_seen = 0.0
+    if noise > 0:
+        field_ = processed_noise(rng, shape, axes)
+        data += noise * field_
+        from ._noise import estimate_noise
+        noise_seen = noise * estimate_noise(field_, floor=0.0)
+    scale = 10.0 ** rng.uniform(*r.scale_decades)
+    data *= scale
+    amp = amp * scale
+    noise *= scale
+    noise_seen *= scale
+    inside = np.all((cen >= -0.5) & (cen < np.array(shape) - 0.5), axis=1) if k else np.zeros(0, bool)
+    target = inside & ok & (amp > 0) & (snr >= r.target_snr)
+    # resolved: own height at its centre larger than the other peaks' signal there
+    if k:
+        iy = np.clip(np.rint(cen[:, 0]).astype(int), 0, n0 - 1)
+        ix = np.clip(np.rint(cen[:, 1]).astype(int), 0, n1 - 1)
+        contrib = np.abs(py[:, iy].T * px[:, ix].T * np.abs(amp)[None, :])   # [i, j]: peak j at i
+        own = np.diag(contrib).copy()
+        np.fill_diagonal(contrib, 0.0)
+        res_own = own > contrib.sum(axis=1)
+    else:
+        res_own = np.zeros(0, bool)
+    meta = dict(noise_estimate=float(noise_seen), recipe="processed",
+                experiment="13C HSQC (small molecule)" if small else "15N HSQC (protein)",
+                axes=[_axis_meta(ax, m) for ax, m in ((ax0, m0), (ax1, m1))],
+                kind=kind, multiplet=mult, j_hz=jhz, line_fwhh=line_fw, r2=r2,
+                n_lines=np.bincount(lp, minlength=k) if k else np.zeros(0, int),
+                resolved_own=res_own, artefacts=artefacts, t1_jitter=jitter is not None,
+                wrong_c0=bool(wrong_c0), obs_1h=float(obs_1h))
+    if masks and mask_arr is None:
+        mask_arr = np.zeros((0, n0, n1), bool)
+    return Synthetic(data=data.astype(np.float32), noise=float(noise), centre=cen, fwhh=fw,
+                     amp=amp, shape=np.full((k, 2), VOIGT), box=box, target=target, snr=snr,
+                     masks=mask_arr, eta=np.full(k, 0.5), meta=meta)
+
+
+def _axis_meta(ax, m):
+    w = ax.window
+    return dict(nucleus=m["nucleus"], obs_mhz=m["obs"], sw_hz=ax.sw, sw_ppm=m["sw_ppm"],
+                n_acq=ax.n_acq, size=ax.size, zf=m["zf"], aq_s=ax.aq, window=w.kind,
+                off=w.off, end=w.end, power=w.power, lb=w.lb, gb=w.gb, c0=ax.c0,
+                phase_deg=float(np.rad2deg(ax.phase)), fwhh_hz=m["fwhh_hz"])

@@ -46,7 +46,10 @@ def get_parser():
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
-    p.add_argument("--p-paper", type=float, default=0.15, help="fraction of tiles from the paper recipe")
+    p.add_argument("--p-paper", type=float, default=0.1, help="fraction of tiles from the paper recipe")
+    p.add_argument("--p-realistic", type=float, default=0.3,
+                   help="fraction of tiles from the realistic recipe (the rest: processed)")
+    p.add_argument("--arch", default="v2", choices=["v1", "v2"], help="network architecture")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -88,15 +91,22 @@ def _min_size(boxes, m):
     return b
 
 
-def make_batch(step, rank, batch_size, seed, p_paper=0.15, size=128):
-    """Tiles and torchvision targets for one step (deterministic in seed, step, rank)."""
+def make_batch(step, rank, batch_size, seed, p_paper=0.15, size=128, p_realistic=0.0,
+               min_box=MIN_BOX):
+    """Tiles and torchvision targets for one step (deterministic in seed, step, rank).
+
+    Each tile comes from the paper recipe with probability ``p_paper``, the
+    realistic one with ``p_realistic``, and the processed one otherwise.
+    """
     import torch
     from . import synth
     from .model import noise_scale, normalise
     rng = np.random.default_rng([seed, step, rank])
     images, targets = [], []
     for _ in range(batch_size):
-        recipe = synth.PAPER if rng.random() < p_paper else synth.REALISTIC
+        u = rng.random()
+        recipe = (synth.PAPER if u < p_paper else synth.REALISTIC if u < p_paper + p_realistic
+                  else synth.PROCESSED)
         s = synth.make_spectrum((size, size), recipe, rng=rng)
         # the noise scale the picker will use: the robust estimate of the whole
         # spectrum's noise (on the noise alone here, as a whole spectrum has
@@ -119,7 +129,7 @@ def make_batch(step, rank, batch_size, seed, p_paper=0.15, size=128):
         # stride-4 anchors with IoU 0 to all of them, and torchvision then makes
         # every anchor a positive match (huge RPN losses). The picker redraws
         # boxes from the data afterwards (``_refine``), so nothing is lost.
-        boxes = _min_size(boxes.reshape(-1, 4), MIN_BOX)
+        boxes = _min_size(boxes.reshape(-1, 4), min_box)
         images.append(torch.from_numpy(np.ascontiguousarray(x)))
         targets.append(dict(
             boxes=torch.as_tensor(boxes.reshape(-1, 4), dtype=torch.float32),
@@ -148,6 +158,20 @@ def _dist_init(device):
     return dist.get_rank(), dist.get_world_size(), True
 
 
+#: Steps of linear learning-rate warm-up after resuming from a weights-only file.
+REWARM_STEPS = 100
+
+
+def save_resume(checkpoint, path):
+    """Write the weights-only resume file of a checkpoint (model, step, arguments;
+    no optimiser state, so that it stays under 20 MB and can be committed)."""
+    import torch
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    _atomic_save(dict(model=ck["model"], step=int(ck["step"]), args=ck.get("args", "{}"),
+                      losses=list(ck.get("losses", []))[-200:]), path)
+    return path
+
+
 def _atomic_save(obj, path):
     import torch
     tmp = path + f".tmp{os.getpid()}"
@@ -173,27 +197,44 @@ def train(args):
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
 
     torch.manual_seed(args.seed)
-    model = build_model().to(device)
+    from .model import ARCHS
+    arch = ARCHS[getattr(args, "arch", "v1")]
+    model = build_model(arch).to(device)
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, args.warmup, args.steps))
+    lr_offset = [0, False]      # scheduler step 0 is this global step; re-warm after it
+
+    def lr_lambda(s):
+        f = _lr_factor(s + lr_offset[0], args.warmup, args.steps)
+        return f * min(1.0, (s + 1) / REWARM_STEPS) if lr_offset[1] else f
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
     start = 0
     losses = []
+    rewarm_from = None
     if args.resume:
         path = ckpt_path if args.resume == "auto" else args.resume
         ck = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
         start = int(ck["step"])
-        torch.set_rng_state(ck["torch_rng"])
-        if device.type == "cuda" and ck.get("cuda_rng"):
-            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        if "optimizer" in ck:
+            lr_offset[:] = list(ck.get("lr_offset", [0, False]))
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            torch.set_rng_state(ck["torch_rng"])
+            if device.type == "cuda" and ck.get("cuda_rng"):
+                torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        else:
+            # a weights-only resume file (committed between sessions): the
+            # optimiser's moments are re-estimated during a short warm-up
+            rewarm_from = start
+            lr_offset[:] = [start, True]
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
         losses = list(ck.get("losses", []))
         if rank == 0:
-            log.info("resumed from %s at step %d", path, start)
+            log.info("resumed from %s at step %d%s", path, start,
+                     " (weights only: optimiser re-warmed)" if rewarm_from is not None else "")
     net = model
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -218,7 +259,8 @@ def train(args):
         if rank != 0:
             return
         _atomic_save(dict(model=model.state_dict(), optimizer=opt.state_dict(),
-                          scheduler=sched.state_dict(), step=step, torch_rng=torch.get_rng_state(),
+                          scheduler=sched.state_dict(), lr_offset=list(lr_offset), step=step,
+                          torch_rng=torch.get_rng_state(),
                           cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
                           losses=losses[-2000:], args=json.dumps(vars(args))), ckpt_path)
         logf.flush()
@@ -234,7 +276,9 @@ def train(args):
     last_ck = t0
     step = start
     while step < args.steps:
-        images, targets = make_batch(step, rank, args.batch_size, args.seed, args.p_paper)
+        images, targets = make_batch(step, rank, args.batch_size, args.seed, args.p_paper,
+                                     p_realistic=getattr(args, "p_realistic", 0.0),
+                                     min_box=arch["min_box"])
         images = [i.to(device) for i in images]
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         loss_dict = net(images, targets)
