@@ -446,22 +446,31 @@ class _TileBar:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--negative", is_flag=True, help="Make about a third of the peaks negative.")
 @click.option("--no-crowding", is_flag=True, help="Spread peaks evenly (no dense regions).")
-def simulate_command(output, size, peaks, seed, negative, no_crowding):
+@click.option("--recipe", type=click.Choice(["realistic", "processed"]), default="realistic",
+              show_default=True,
+              help="realistic: frequency-domain peaks; processed: simulated acquisition and "
+                   "processing (a protein 15N or small-molecule 13C HSQC).")
+def simulate_command(output, size, peaks, seed, negative, no_crowding, recipe):
     """Write a realistic synthetic 2D spectrum OUT (.ft2, .ft or .ucsf) and its
     true peaks (OUT stem + _peaks.csv), to test any picker.
 
     \b
-    The spectrum is a 1H-15N HSQC at 600 MHz with ppm referencing, peaks of
+    realistic: a 1H-15N HSQC at 600 MHz with ppm referencing, peaks of
     Gaussian/Lorentzian/pseudo-Voigt shapes over three decades of height,
     crowded regions, correlated noise, t1 ridges and a small baseline.
+    processed: each peak acquired (damped exponentials, 1H J-multiplets) and
+    processed (window, first-point scaling, zero-filling, FT, phase) as
+    NMRPipe would, with noise processed alongside, t1 noise, sidebands;
+    OUT stem + _processing.json says how.
     The CSV lists every true peak: Y_AXIS, X_AXIS (0-based points), Y_PPM,
-    X_PPM, Y_LW, X_LW (FWHH, points), HEIGHT, SNR, shapes, TARGET.
+    X_PPM, Y_LW, X_LW (FWHH, points), HEIGHT, SNR, shapes or (processed)
+    KIND, MULTIPLET, N_LINES, J1_HZ, J2_HZ, X_LINE_LW, RESOLVED; TARGET.
 
     \b
     Example: nmrpick-ml simulate test.ft2 --size 512x1024 --peaks 200 --seed 1
     """
     from .io import check_output_path
-    from .synth import simulate, write_spectrum
+    from .synth import PROCESSED, REALISTIC, simulate, write_spectrum
     try:
         n0, n1 = (int(v) for v in size.lower().split("x"))
         if n0 < 8 or n1 < 8:
@@ -473,10 +482,10 @@ def simulate_command(output, size, peaks, seed, negative, no_crowding):
         raise NmrpickError(f"{output}: OUT must end in .ft2, .ft, .dat (NMRPipe) or .ucsf")
     check_output_path(output, inputs=[])
     sim = simulate(shape=(n0, n1), n_peaks=peaks, seed=seed, negative=negative,
-                   crowded=not no_crowding)
+                   crowded=not no_crowding, recipe=PROCESSED if recipe == "processed" else REALISTIC)
     paths = write_spectrum(output, sim)
-    click.echo(f"wrote {paths[0]} ({n0}x{n1}, {peaks} peaks, noise {sim.noise:.4g}) and {paths[1]}",
-               err=True)
+    click.echo(f"wrote {paths[0]} ({n0}x{n1}, {peaks} peaks, noise {sim.noise:.4g}) and "
+               + ", ".join(paths[1:]), err=True)
 
 
 @main.command("train", context_settings={"help_option_names": ["-h", "--help"],

@@ -167,15 +167,22 @@ def dtft(ax, offset, r2):
     ndarray of complex
     """
     a, q = window_terms(ax)
-    rho = np.exp(-np.asarray(r2, float) * ax.dt - 2j * np.pi * np.asarray(offset, float) / ax.size)
-    x = q.reshape((-1,) + (1,) * rho.ndim) * rho[None]
     n = ax.n_acq
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = (1.0 - x ** n) / (1.0 - x)
-    s = np.where(np.abs(1.0 - x) < 1e-12, n, s)
-    out = np.tensordot(a, s, axes=(0, 0))
-    w0 = np.sum(a).real
-    return out - (1.0 - ax.c0) * w0
+    log_rho = -np.asarray(r2, float) * ax.dt - 2j * np.pi * np.asarray(offset, float) / ax.size
+    rho = np.exp(log_rho)
+    rho_n = np.exp(n * log_rho)                 # rho**n without a complex power per term
+    qn = q ** n
+    out = np.zeros(rho.shape, complex)
+    for am, qm, qnm in zip(a, q, qn):
+        x = qm * rho
+        den = 1.0 - x
+        small = np.abs(den) < 1e-12
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = (1.0 - qnm * rho_n) / den
+        if small.any():
+            s = np.where(small, n, s)
+        out += am * s
+    return out - (1.0 - ax.c0) * np.sum(a).real
 
 
 def line_profile(ax, offset, r2):
@@ -199,8 +206,11 @@ def apex(ax, r2, n=21):
     return np.maximum(h, y0)
 
 
-def half_widths(ax, r2, height=None, iters=12):
+def half_widths(ax, r2, height=None, iters=6):
     """Distances (points) from the line's frequency to its half-height crossings.
+
+    A scan outwards finds the first point below half height on each side, then
+    bisection and regula falsi steps refine the crossing (to ~1e-4 point).
 
     Returns
     -------
@@ -209,23 +219,31 @@ def half_widths(ax, r2, height=None, iters=12):
         sum is the FWHH in points.
     """
     r2 = np.atleast_1d(np.asarray(r2, float))
+    k = len(r2)
     h = apex(ax, r2) if height is None else np.asarray(height, float)
-    out = []
-    for side in (-1.0, 1.0):
-        # first scan point below half height, then bisection inside the bracket
-        steps = 0.05 * 1.25 ** np.arange(40)
-        v = line_profile(ax, side * steps[None, :], r2[:, None]) / h[:, None]
-        below = v < 0.5
-        first = np.where(below.any(axis=1), np.argmax(below, axis=1), len(steps) - 1)
-        hi = steps[first]
-        lo = np.where(first > 0, steps[np.maximum(first - 1, 0)], 0.0)
-        for _ in range(iters):
+    side = np.array([-1.0, 1.0])[None, :, None]                   # (1, 2, 1)
+    steps = 0.05 * 1.25 ** np.arange(40)
+    v = line_profile(ax, side * steps[None, None, :], r2[:, None, None]) / h[:, None, None]
+    below = v < 0.5
+    first = np.where(below.any(axis=2), np.argmax(below, axis=2), len(steps) - 1)   # (k, 2)
+    hi = steps[first]
+    lo = np.where(first > 0, steps[np.maximum(first - 1, 0)], 0.0)
+    vhi = np.take_along_axis(v, first[..., None], axis=2)[..., 0]
+    vlo = np.where(first > 0, np.take_along_axis(v, np.maximum(first - 1, 0)[..., None], axis=2)[..., 0], 1.0)
+    sd = side[..., 0]
+    for it in range(iters):
+        if it < 2:
             mid = 0.5 * (lo + hi)
-            above = line_profile(ax, side * mid, r2) / h >= 0.5
-            lo = np.where(above, mid, lo)
-            hi = np.where(above, hi, mid)
-        out.append(0.5 * (lo + hi))
-    return out[0], out[1]
+        else:
+            t = np.clip((vlo - 0.5) / np.where(vlo - vhi > 0, vlo - vhi, 1.0), 0.02, 0.98)
+            mid = lo + (hi - lo) * t
+        vm = line_profile(ax, sd * mid, r2[:, None]) / h[:, None]
+        up = vm >= 0.5
+        lo, vlo = np.where(up, mid, lo), np.where(up, vm, vlo)
+        hi, vhi = np.where(up, hi, mid), np.where(up, vhi, vm)
+    t = np.clip((vlo - 0.5) / np.where(vlo - vhi > 0, vlo - vhi, 1.0), 0.0, 1.0)
+    x = lo + (hi - lo) * t
+    return x[:, 0].reshape(k), x[:, 1].reshape(k)
 
 
 def noise_autocorrelation(ax, lag):

@@ -238,16 +238,47 @@ class Synthetic:
         return (self.nn_distance() >= min_distance) & (own > contrib.sum(axis=1))
 
     def truth_table(self):
-        """True peaks as a pandas DataFrame (0-based points, FWHH in points)."""
+        """True peaks as a pandas DataFrame (0-based points, FWHH in points).
+
+        For the processed recipe the shapes are the processed ones (no
+        Gaussian/Lorentzian name) and the table adds ``KIND`` (peak or
+        solvent), ``MULTIPLET`` (s, d, t, q, dd on the direct axis), ``N_LINES``,
+        ``J1_HZ``/``J2_HZ`` (0 for a singlet), ``X_LINE_LW`` (FWHH of one line;
+        ``X_LW`` is the extent of a multiplet's lines' half-height regions) and
+        ``RESOLVED``.
+        """
         import pandas as pd
-        return pd.DataFrame({
+        cols = {
             "Y_AXIS": self.centre[:, 0], "X_AXIS": self.centre[:, 1],
             "Y_LW": self.fwhh[:, 0], "X_LW": self.fwhh[:, 1],
             "HEIGHT": self.amp, "SNR": self.snr,
-            "Y_SHAPE": [SHAPE_NAMES[s] for s in self.shape[:, 0]],
-            "X_SHAPE": [SHAPE_NAMES[s] for s in self.shape[:, 1]],
-            "TARGET": self.target,
-        })
+        }
+        m = self.meta
+        if "kind" in m:
+            mult = np.asarray(m["multiplet"], dtype=object)
+            j = np.asarray(m["j_hz"], float).reshape(-1, 2)
+            cols.update({
+                "KIND": m["kind"], "MULTIPLET": mult, "N_LINES": m["n_lines"],
+                "J1_HZ": np.where(mult == "s", 0.0, j[:, 0]),
+                "J2_HZ": np.where(mult == "dd", j[:, 1], 0.0),
+                "X_LINE_LW": np.asarray(m["line_fwhh"]).reshape(-1, 2)[:, 1],
+                "RESOLVED": self.resolved(),
+            })
+        else:
+            cols.update({"Y_SHAPE": [SHAPE_NAMES[s] for s in self.shape[:, 0]],
+                         "X_SHAPE": [SHAPE_NAMES[s] for s in self.shape[:, 1]]})
+        cols["TARGET"] = self.target
+        return pd.DataFrame(cols)
+
+    def processing(self):
+        """How a processed-recipe spectrum was acquired and processed (a JSON-able dict),
+        or None for the other recipes."""
+        m = self.meta
+        if "axes" not in m:
+            return None
+        return dict(recipe="processed", experiment=m["experiment"], obs_1h_mhz=m["obs_1h"],
+                    axes=m["axes"], t1_noise=m["t1_jitter"], indirect_first_point_unscaled=m["wrong_c0"],
+                    artefacts=m["artefacts"], noise=self.noise)
 
 
 def _loguniform(rng, lo, hi, size=None):
@@ -493,7 +524,7 @@ HSQC_AXES = (
 
 
 def simulate(shape=(512, 1024), n_peaks=200, seed=0, recipe=REALISTIC, crowded=True,
-             negative=False):
+             negative=False, noise=True):
     """A realistic whole synthetic 2D spectrum with its true peaks.
 
     Peaks are spread over the spectrum with crowded regions (half of them in a
@@ -510,6 +541,8 @@ def simulate(shape=(512, 1024), n_peaks=200, seed=0, recipe=REALISTIC, crowded=T
         Put about half of the peaks in dense regions.
     negative : bool
         Make about a third of the peaks negative (multiplicity-edited HSQC).
+    noise : bool
+        False: no noise (exactness tests).
 
     Returns
     -------
@@ -524,14 +557,14 @@ def simulate(shape=(512, 1024), n_peaks=200, seed=0, recipe=REALISTIC, crowded=T
     """
     rng = np.random.default_rng(seed)
     if isinstance(recipe, ProcessedRecipe):
-        r = dataclasses.replace(recipe, p_empty=0.0, p_noise_free=0.0, snr=(3.0, 3000.0),
-                                scale_decades=(3.0, 6.0))
+        r = dataclasses.replace(recipe, p_empty=0.0, p_noise_free=0.0 if noise else 1.0,
+                                snr=(3.0, 3000.0), scale_decades=(3.0, 6.0))
         s = _processed_render(tuple(shape), r, rng, masks=False, n_peaks=n_peaks, crowded=crowded,
                               negative=negative, whole=True)
         s.meta["udic"] = _udic_processed(shape, s.meta)
         return s
     r = dataclasses.replace(
-        recipe, p_empty=0.0, p_noise_free=0.0, fwhh=(2.0, 8.0), fwhh_spread=0.15,
+        recipe, p_empty=0.0, p_noise_free=0.0 if noise else 1.0, fwhh=(2.0, 8.0), fwhh_spread=0.15,
         p_negative_spectrum=1.0 if negative else 0.0, snr=(3.0, 3000.0),
         border=0.0, p_ridge=1.0, ridge_strength=(0.0005, 0.004), p_wiggle=0.0,
         p_baseline=1.0, baseline=(0.1, 0.5),
@@ -628,6 +661,15 @@ def write_spectrum(path, sim, truth=True):
         t.to_csv(tmpc, index=False, float_format="%.10g")
         os.replace(tmpc, csv)
         out.append(csv)
+        proc = sim.processing()
+        if proc is not None:
+            import json
+            js = os.path.splitext(path)[0] + "_processing.json"
+            tmpj = js + f".tmp{os.getpid()}"
+            with open(tmpj, "w") as fh:
+                json.dump(proc, fh, indent=1, default=float)
+            os.replace(tmpj, js)
+            out.append(js)
     return out
 
 
@@ -883,24 +925,24 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
     box = np.zeros((k, 4))
     ok = np.zeros(k, bool)
     mask_arr = np.zeros((k, n0, n1), bool) if masks else None
-    for i in range(k):
-        sel = np.nonzero(lp == i)[0]
-        ys = py[i] >= 0.5
-        # rows in the half-height region of peak i: py(y) * line(x) >= 0.5 needs py >= 0.5
-        cols = np.zeros(n1, bool)
-        m_i = np.zeros((n0, n1), bool) if masks else None
-        for l_ in sel:
-            reg = py[i][:, None] * lines[l_][None, :] >= 0.5
-            cols |= reg.any(axis=0)
-            if masks:
-                m_i |= reg
-        if ys.any() and cols.any():
-            yy = np.nonzero(ys)[0]
-            xx = np.nonzero(cols)[0]
-            box[i] = (yy[0], xx[0], yy[-1] + 1, xx[-1] + 1)
-            ok[i] = True
+    if k:
+        starts = np.searchsorted(lp, np.arange(k))            # lines are grouped by peak
+        lmax = lines.max(axis=1)
+        rows = np.logical_or.reduceat(py[lp] * lmax[:, None] >= 0.5, starts, axis=0)
+        cols = np.logical_or.reduceat(lines * py.max(axis=1)[lp][:, None] >= 0.5, starts, axis=0)
+        ok = rows.any(axis=1) & cols.any(axis=1)
+        r0, r1 = np.argmax(rows, axis=1), n0 - np.argmax(rows[:, ::-1], axis=1)
+        c0_, c1_ = np.argmax(cols, axis=1), n1 - np.argmax(cols[:, ::-1], axis=1)
+        box = np.where(ok[:, None], np.column_stack([r0, c0_, r1, c1_]), 0).astype(float)
         if masks:
-            mask_arr[i] = m_i
+            # each line's region lies inside its own box: fill it there only
+            rl = py[lp] * lmax[:, None] >= 0.5
+            cl = lines * py.max(axis=1)[lp][:, None] >= 0.5
+            for l_ in np.nonzero(rl.any(axis=1) & cl.any(axis=1))[0]:
+                ys = np.nonzero(rl[l_])[0]
+                xs = np.nonzero(cl[l_])[0]
+                a_, b_, c_, d_ = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+                mask_arr[lp[l_], a_:b_, c_:d_] |= py[lp[l_], a_:b_, None] * lines[l_, None, c_:d_] >= 0.5
     fw = np.column_stack([hl0 + hr0, hl1 + hr1]) if k else np.zeros((0, 2))
     line_fw = fw.copy()
     if k:
@@ -947,7 +989,8 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
         data += _loguniform(rng, *r.water) * noise * np.outer(prof, col)
         artefacts["water"] = True
     if rng.random() < r.p_baseline:
-        a = rng.uniform(*r.baseline) * max(noise, 1e-3 * np.max(np.abs(amp), initial=1.0))
+        # in noise units (noise-free: relative to the strongest peak)
+        a = rng.uniform(*r.baseline) * (noise if noise > 0 else 1e-3 * np.max(np.abs(amp), initial=1.0))
         yy = np.linspace(-1, 1, n0)[:, None]
         xx = np.linspace(-1, 1, n1)[None, :]
         ph = rng.uniform(0, 2 * np.pi, 2)
