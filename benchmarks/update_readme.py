@@ -2,7 +2,9 @@
 
 Everything between the markers `<!-- results:start -->` and `<!-- results:end -->`
 is replaced by the first table of each results file, with the command that made
-it, so that README never holds a number typed by hand.
+it, and the table of defaults between `<!-- defaults:start -->` and
+`<!-- defaults:end -->` by the one nmrpick_ml._defaults makes from the code, so
+that README never holds a number typed by hand.
 
 Run from the repository root:  python benchmarks/update_readme.py
 """
@@ -66,6 +68,8 @@ def main():
     src2, n = re.subn(r"<!-- results:start -->.*?<!-- results:end -->", new, src, flags=re.S)
     if n != 1:
         raise SystemExit("README.md has no results markers")
+    from nmrpick_ml._defaults import update_readme     # the defaults table, from the code
+    src2 = update_readme(src2)
     with open(readme + ".tmp", "w") as fh:
         fh.write(src2)
     os.replace(readme + ".tmp", readme)

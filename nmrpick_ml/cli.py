@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from . import _defaults as D
 from ._errors import NmrpickError
 from ._version import __version__
 
@@ -29,7 +30,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 # (a test checks it) so that --help need not import numpy/nmrglue
 _METHODS = ("nmrglue", "maskrcnn")
 #: Picking method of `nmrpick-ml SPECTRUM` when --method is not given.
-DEFAULT_METHOD = "maskrcnn"
+DEFAULT_METHOD = D.DEFAULT_METHOD
 #: A progress bar is drawn (stderr a terminal, not -q) when a pass has more tiles than this.
 PROGRESS_MIN_TILES = 30
 # click >= 8.2 raises this for a bare `nmrpick-ml`; older click exits in the parser
@@ -110,11 +111,13 @@ OUTPUT FORMATS (from the -o extension, or --format)
   .tab   NMRPipe table: INDEX X_AXIS Y_AXIS X_PPM Y_PPM X_HZ Y_HZ XW YW
          XW_HZ YW_HZ HEIGHT VOL CLUSTID SCORE. X = direct axis (array axis
          1), Y = indirect (axis 0); X_AXIS/Y_AXIS 1-based points; XW/YW full
-         width at half height in points; *_HZ in Hz; ppm in ppm
+         width at half height in points; *_HZ in Hz; ppm in ppm (a transposed
+         NMRPipe file: X is the indirect axis, as the REMARK line says)
   .list  Sparky/POKY: Assignment w1 w2 Data Height (w1 = indirect axis)
   .csv   pick()'s columns: Y_AXIS X_AXIS (0-based points) cID Y_LW X_LW VOL
          Y_PPM X_PPM Y_LW_HZ X_LW_HZ HEIGHT SCORE
-  .nef   NEF saveframe nef_nmr_spectrum_nmrpick_ml; dimension 1 = indirect
+  .nef   NEF saveframe nef_nmr_spectrum_<spectrum name>; dimension 1 = array
+         axis 0; is_acquisition marks the direct dimension (from the header)
 SCORE is the confidence 0..1 (1.0 for threshold picks, --method nmrglue).
 
 \b
@@ -123,8 +126,10 @@ MAIN PICK OPTIONS (all: nmrpick-ml pick --help)
   --format FMT       tab, list, csv or nef (default: from the -o extension)
   --method M         nmrglue (threshold picker) or maskrcnn (the network);
                      default: @DEFAULT_METHOD@
-  --snr X            threshold = X times the robust noise (default 8 for
-                     nmrglue; 3 for maskrcnn, where it is only a floor)
+  --snr X            threshold = X times the robust noise (default @SNR@ for
+                     nmrglue; @MSNR@ for maskrcnn, where it is only a floor)
+  --score-threshold S  maskrcnn: drop picks scoring below S (default @SCORE@,
+                     the shipped model's own)
   --threshold T      absolute threshold in data units (overrides --snr)
   --negative         also pick negative peaks (below -threshold)
   --plane N          plane of a 3-D file (0-based)
@@ -150,7 +155,8 @@ EXAMPLES
   nmrpick-ml series.ft3 --plane 0 -o plane0.nef
   nmrpick-ml *.ucsf -o tables/ -j 4 --format csv --json-summary run.json
   nmrpick-ml hsqc.ucsf -o peaks.tab --method maskrcnn --plot picks.png
-""".replace("@DEFAULT_METHOD@", DEFAULT_METHOD)
+""".replace("@DEFAULT_METHOD@", DEFAULT_METHOD).replace("@SNR@", f"{D.DEFAULT_SNR:g}").replace(
+    "@MSNR@", f"{D.MODEL_SNR:g}").replace("@SCORE@", f"{D.model_score_threshold():g}")
 
 
 @click.group(cls=PickGroup, help=_MAIN_HELP,
@@ -179,9 +185,10 @@ axis 1; 1 = none) and the score threshold, and a progress bar is drawn on a
 terminal when a spectrum needs more than 30 tiles. --json-summary writes
 n_peaks, noise, threshold, time_s, method, model_version, resample_factors,
 n_tiles, score_threshold, input and output (one object; for several inputs
-{"files": [...]}). --plot draws the spectrum (contours from 5 x noise, ppm
-axes) with the picks numbered by INDEX and coloured by SCORE (one input).
-"""
+{"files": [...]}). --plot draws the spectrum (contours from --contour-start
+x noise, default @CONTOUR@, ppm axes) with the picks numbered by INDEX and
+coloured by SCORE (one input).
+""".replace("@CONTOUR@", f"{D.CONTOUR_START:g}")
 
 
 @main.command("pick", epilog=_PICK_EPILOG,
@@ -194,34 +201,39 @@ axes) with the picks numbered by INDEX and coloured by SCORE (one input).
 @click.option("--method", type=click.Choice(_METHODS), default=DEFAULT_METHOD, show_default=True,
               help="Picker: nmrglue's threshold picker, or the Mask R-CNN.")
 @click.option("--snr", type=click.FloatRange(min=0, min_open=True),
-              help="Threshold as a multiple of the noise [default: 8 for nmrglue, 3 for "
-                   "maskrcnn (a floor: the network decides)].")
+              help=f"Threshold as a multiple of the noise [default: {D.DEFAULT_SNR:g} for "
+                   f"nmrglue, {D.MODEL_SNR:g} for maskrcnn (a floor: the network decides)].")
 @click.option("--threshold", type=click.FloatRange(min=0, min_open=True),
               help="Absolute threshold in data units (overrides --snr).")
 @click.option("--negative", is_flag=True, help="Also pick negative peaks (below -threshold).")
 @click.option("--score-threshold", type=click.FloatRange(0, 1),
-              help="Drop peaks scoring below this (0..1).")
+              help="Mask R-CNN: drop peaks scoring below this (0..1) [default: "
+                   f"{D.model_score_threshold():g}, the shipped model's own].")
 @click.option("--plane", type=click.IntRange(min=0), help="Plane of a 3-D file (0-based).")
 @click.option("--axes", metavar="JSON", help="Sidecar axes JSON of a .npy input.")
 @click.option("--model", metavar="PATH", help="Mask R-CNN weights (default: the shipped ones).")
-@click.option("--tile", type=click.IntRange(min=8), default=128, show_default=True,
+@click.option("--tile", type=click.IntRange(min=8), default=D.DEFAULT_TILE, show_default=True,
               help="Mask R-CNN tile size, points.")
-@click.option("--overlap", type=click.IntRange(min=0), help="Mask R-CNN tile overlap, points.")
+@click.option("--overlap", type=click.IntRange(min=0), help=f"Mask R-CNN tile overlap, points [default: {D.DEFAULT_OVERLAP}].")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the model.")
 @click.option("--json-summary", metavar="FILE", help="Write a machine-readable summary (JSON).")
 @click.option("--plot", metavar="FILE",
               help="Write a picture of the spectrum and its picks (.png, .pdf, .svg; one input).")
+@click.option("--contour-start", type=click.FloatRange(min=0, min_open=True),
+              default=D.CONTOUR_START, show_default=True, metavar="X",
+              help="--plot: lowest contour, in noise units.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel processes for several inputs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
 @click.pass_context
 def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, score_threshold,
-                 plane, axes, model, tile, overlap, device, json_summary, plot, jobs, quiet,
-                 verbose):
+                 plane, axes, model, tile, overlap, device, json_summary, plot, contour_start,
+                 jobs, quiet, verbose):
     """Pick the peaks of each SPECTRUM and write a table to -o."""
     from .io import check_output_path
     verbosity = _verbosity(ctx, quiet, verbose)
+    _refuse_unused(ctx, method, plot)
     jobs_list = _plan(spectra, output, fmt)
     if json_summary:
         check_output_path(json_summary, inputs=spectra)
@@ -234,10 +246,8 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
             raise NmrpickError(f"{plot}: --plot must not be the table or summary file")
     opts = dict(method=method, snr=snr, threshold=threshold, negative=negative,
                 score_threshold=score_threshold, plane=plane, axes=axes, model=model, tile=tile,
-                overlap=overlap, device=device, plot=plot,
+                overlap=overlap, device=device, plot=plot, contour_start=contour_start,
                 progress=verbosity >= 0 and _is_terminal(sys.stderr))
-    if model and method == "nmrglue" and verbosity >= 0:
-        click.echo("Warning: --model is ignored with --method nmrglue", err=True)
     if len(jobs_list) == 1:
         inp, out, f = jobs_list[0]
         results = [_run_one(inp, out, f, opts, raise_errors=True)]
@@ -262,6 +272,34 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
         text = json.dumps(payload, indent=2) + "\n"
         _atomic_write(Path(json_summary), lambda tmp: Path(tmp).write_text(text))
     return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+#: Options that only the Mask R-CNN uses, and why the threshold picker has no use for them.
+_MODEL_ONLY = {
+    "score_threshold": "the threshold picker gives every pick SCORE 1.0",
+    "model": "the threshold picker runs no network",
+    "tile": "the threshold picker does not cut the spectrum into tiles",
+    "overlap": "the threshold picker does not cut the spectrum into tiles",
+    "device": "the threshold picker runs no network",
+}
+
+
+def _given(ctx, name):
+    """True when option ``name`` was given on the command line (not its default)."""
+    return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _refuse_unused(ctx, method, plot):
+    """Refuse options that the chosen method (or the absence of --plot) leaves unused."""
+    opt = {p.name: p.opts[-1] for p in ctx.command.params}
+    if method == "nmrglue":
+        for name, why in _MODEL_ONLY.items():
+            if _given(ctx, name):
+                raise click.UsageError(f"{opt[name]} is not used by --method nmrglue ({why}); "
+                                       "drop it, or use --method maskrcnn")
+    if not plot and _given(ctx, "contour_start"):
+        raise click.UsageError(f"{opt['contour_start']} sets the contours of --plot; "
+                               "give --plot FILE too")
 
 
 def _stem(path):
@@ -342,7 +380,8 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
             write_table(out, peaks, spec, fmt)
             if opts.get("plot"):
                 from ._plot import plot_peaks
-                plot_peaks(opts["plot"], spec, peaks, noise)
+                plot_peaks(opts["plot"], spec, peaks, noise,
+                           contour_start=opts.get("contour_start", D.CONTOUR_START))
         except NmrpickError as exc:
             if raise_errors:
                 raise
@@ -508,18 +547,25 @@ def train_command(args):
 @click.option("--baseline", is_flag=True, help="nmrglue threshold sweep on the benchmark spectra.")
 @click.option("--model", "model_bench", is_flag=True, help="The tile benchmark of the network.")
 @click.option("--spectra", is_flag=True, help="Whole spectra: ours beside nmrglue, same run.")
-@click.option("--real", is_flag=True, help="The real spectra of ../shared/realdata.")
+@click.option("--real", is_flag=True, help="The real spectra (of --data).")
+@click.option("--data", "data_dir", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, dir_okay=True),
+              help="--real: folder of real spectra, one sub-folder each with its manifest.json "
+                   "[default: ../shared/realdata beside the repository].")
 @click.option("--speed", is_flag=True, help="Timing over sizes and fill factors, memory.")
 @click.option("--synth", is_flag=True, help="Speed of making synthetic tiles.")
 @click.option("--weights", metavar="PATH", help="Weights to benchmark (default: shipped).")
 @click.option("--n", "n_tiles", type=click.IntRange(min=10), default=1000, show_default=True,
               help="Tiles per protocol for --model.")
 @click.option("--outdir", metavar="DIR", help="Results folder (default ./benchmarks/results).")
-def bench_command(baseline, model_bench, spectra, real, speed, synth, weights, n_tiles, outdir):
+def bench_command(baseline, model_bench, spectra, real, data_dir, speed, synth, weights, n_tiles,
+                  outdir):
     """Run benchmarks; each prints a table and writes benchmarks/results/NAME.md."""
     from . import bench
     if not any((baseline, model_bench, spectra, real, speed, synth)):
         raise click.UsageError("choose at least one of --baseline --model --spectra --real --speed --synth")
+    if data_dir and not real:
+        raise click.UsageError("--data is the folder of --real; give --real too")
     if synth:
         bench.bench_synth(outdir=outdir)
     if baseline:
@@ -530,7 +576,8 @@ def bench_command(baseline, model_bench, spectra, real, speed, synth, weights, n
     if spectra:
         bench.bench_spectra(weights, outdir=outdir)
     if real:
-        bench.bench_real(weights, outdir=outdir)
+        cmd = "nmrpick-ml bench --real" + (f" --data {data_dir}" if data_dir else "")
+        bench.bench_real(weights, root=data_dir, command=cmd, outdir=outdir)
     if speed:
         bench.bench_speed(weights, outdir=outdir)
 

@@ -42,7 +42,7 @@ from ._validate import PEAK_DTYPE, as_peak_records, check_number
 from ._version import __version__
 
 __all__ = ["Spectrum", "read_spectrum", "write_table", "read_table", "uc_from_dic",
-           "TABLE_FORMATS"]
+           "TABLE_FORMATS", "direct_axis", "spectrum_name"]
 
 #: Output formats by file extension.
 TABLE_FORMATS = {".tab": "tab", ".list": "list", ".csv": "csv", ".nef": "nef"}
@@ -79,6 +79,10 @@ class Spectrum:
         The file (or for Bruker the ``pdata/N`` folder) that was read.
     plane : int or None
         The plane taken from a 3D file, else None.
+    direct_axis : int
+        The array axis of the direct (acquisition) dimension, from the header:
+        1 (the last axis) except for a transposed NMRPipe file
+        (``FDTRANSPOSED 1``), where it is 0. See :func:`direct_axis`.
     """
 
     dic: dict
@@ -90,6 +94,7 @@ class Spectrum:
     format: str
     path: str
     plane: int = None
+    direct_axis: int = 1
 
     @property
     def shape(self):
@@ -207,6 +212,7 @@ def _to_spectrum(kind, target, dic, data, info, plane):
             "deleted first (NMRPipe: PS then -di)")
     data = np.ascontiguousarray(data, dtype=np.float32)
     return Spectrum(dic=dic, data=data, uc=tuple(ax["uc"] for ax in info),
+                    direct_axis=direct_axis(dic, data),
                     labels=tuple(_nucleus(ax["label"]) for ax in info),
                     obs_mhz=tuple(float(ax["obs"]) for ax in info),
                     sw_hz=tuple(float(ax["sw"]) for ax in info),
@@ -538,6 +544,72 @@ def uc_from_dic(dic, data):
                        "dictionary (no FDDIMCOUNT, w1, procs/acqus or axes key); pass uc=")
 
 
+def direct_axis(dic, data):
+    """The array axis of the direct (acquisition) dimension of a 2-D spectrum.
+
+    NMRPipe says it in its header: a transposed 2-D file (``FDTRANSPOSED 1``,
+    after ``nmrPipe -fn TP``) stores the direct dimension (F2) along array
+    axis 0; ``FDDIMORDER`` names which NMRPipe dimension each axis holds, and
+    the direct one is F2. UCSF/Sparky, Bruker ``2rr`` and our ``.npy`` store
+    the direct dimension last (axis 1).
+
+    Parameters
+    ----------
+    dic : dict
+        The reader's parameter dictionary.
+    data : ndarray of shape (N1, N2)
+
+    Returns
+    -------
+    int
+        0 or 1.
+
+    Examples
+    --------
+    >>> direct_axis({}, np.zeros((4, 8)))
+    1
+    >>> direct_axis({"FDDIMCOUNT": 2.0, "FDTRANSPOSED": 1.0, "FDDIMORDER1": 1.0,
+    ...              "FDDIMORDER2": 2.0}, np.zeros((4, 8)))
+    0
+    """
+    if not isinstance(dic, dict) or "FDDIMCOUNT" not in dic or np.ndim(data) != 2:
+        return 1
+    if int(dic.get("FDDIMCOUNT", 2)) != 2:
+        return 1                   # a plane of a 3-D stream: its own order, as stored
+    # FDDIMORDER1 is the dimension on the last array axis (the fast one), 2 the other
+    order = (int(dic.get("FDDIMORDER2", 1)), int(dic.get("FDDIMORDER1", 2)))
+    if 2 in order and order.count(2) == 1:
+        return order.index(2)
+    return 0 if int(dic.get("FDTRANSPOSED", 0)) == 1 else 1
+
+
+def spectrum_name(spectrum):
+    """A name for the spectrum that NEF and CCPN accept: letters, digits and ``_``.
+
+    The file stem; for Bruker ``<data set>_<expno>_<procno>``; a stem that is
+    only digits (``1.ft2``) is prefixed with its folder's name; ``_plane<N>``
+    is added for a plane of a 3-D file. Other characters become ``_``.
+
+    Examples
+    --------
+    >>> s = Spectrum({}, np.zeros((2, 2)), (), ("1H", "1H"), (), (), "pipe", "/d/t1 series/1.ft2")
+    >>> spectrum_name(s)
+    't1_series_1'
+    """
+    p = Path(os.path.abspath(spectrum.path))
+    if spectrum.format == "bruker" and p.parent.name == "pdata":
+        exp = p.parent.parent
+        name = f"{exp.parent.name}_{exp.name}_{p.name}"
+    else:
+        name = p.stem if p.suffix else p.name
+        if re.fullmatch(r"[\d.]*", name) and p.parent.name:
+            name = f"{p.parent.name}_{name}"
+    if spectrum.plane is not None:
+        name += f"_plane{spectrum.plane}"
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "spectrum"
+    return name if name[0].isalpha() else "s" + name
+
+
 # --------------------------------------------------------------------------- #
 # writing
 # --------------------------------------------------------------------------- #
@@ -649,11 +721,14 @@ def write_table(path, peaks, spectrum=None, fmt=None):
       (indirect), rows ``?-?  w1_ppm  w2_ppm  height``.
     * ``.csv``: the columns of ``peaks`` as they are (0-based points).
     * ``.nef``: a ``nef_nmr_meta_data`` saveframe and one ``nef_nmr_spectrum``
-      saveframe (``nef_nmr_spectrum_nmrpick_ml``) with its
-      ``_nef_spectrum_dimension`` and ``_nef_peak`` loops. NEF dimension 1 is
-      array axis 0 (indirect, as Sparky's w1), dimension 2 is array axis 1
-      (``is_acquisition true``); the file names its axis codes, so CCPN maps
-      them onto its own spectrum. ``SCORE`` goes to ``ccpn_figure_of_merit``.
+      saveframe named after the spectrum (``nef_nmr_spectrum_<name>``, see
+      :func:`spectrum_name`, so that tables of several spectra load side by
+      side into one CCPN project) with its ``_nef_spectrum_dimension`` and
+      ``_nef_peak`` loops. NEF dimension 1 is array axis 0 (as Sparky's w1),
+      dimension 2 is array axis 1; ``is_acquisition`` is true for the direct
+      dimension (:attr:`Spectrum.direct_axis`: axis 1 unless the NMRPipe
+      file is transposed). The file names its axis codes, so CCPN maps them
+      onto its own spectrum. ``SCORE`` goes to ``ccpn_figure_of_merit``.
 
     The file is written to a temporary name in the same folder and then moved
     into place, so a failed write leaves no partial file.
@@ -710,9 +785,18 @@ def _tab_records(rec, spectrum):
 
 
 def _tab_comments(n, spectrum):
+    if spectrum is None:
+        roles = "X = array axis 1, Y = array axis 0"
+    else:
+        # X is the file's X axis (array axis 1) as NMRPipe's own tables; its role
+        # (direct or indirect) comes from the header: a transposed file swaps them
+        role = ("direct", "indirect") if getattr(spectrum, "direct_axis", 1) == 1 \
+            else ("indirect", "direct")
+        roles = (f"X = array axis 1 ({role[0]}, {spectrum.labels[1]}), "
+                 f"Y = array axis 0 ({role[1]}, {spectrum.labels[0]})")
     lines = [f"REMARK nmrpick-ml {__version__} peak table, {n} peaks",
-             "REMARK X = array axis 1 (direct), Y = array axis 0 (indirect); X_AXIS, Y_AXIS in "
-             "1-based points; XW, YW full width at half height in points; SCORE 0..1"]
+             f"REMARK {roles}; X_AXIS, Y_AXIS in 1-based points; XW, YW full width at half "
+             "height in points; SCORE 0..1"]
     if spectrum is not None:
         lines.append(f"REMARK input {spectrum.path}"
                      + ("" if spectrum.plane is None else f" plane {spectrum.plane}"))
@@ -762,10 +846,11 @@ def _nef_text(rec, spectrum):
             ("format_name", "nmr_exchange_format"), ("format_version", "1.1"),
             ("program_name", "nmrpick-ml"), ("program_version", __version__),
             ("creation_date", now.isoformat()), ("uuid", ident)]
-    out = ["data_nmrpick_ml", "", "save_nef_nmr_meta_data"]
+    name = spectrum_name(spectrum)
+    out = [f"data_{name}", "", "save_nef_nmr_meta_data"]
     out += [f"   _nef_nmr_meta_data.{k:<16s} {v}" for k, v in meta]
     out += ["save_", ""]
-    frame = "nef_nmr_spectrum_nmrpick_ml"
+    frame = f"nef_nmr_spectrum_{name}"       # CCPN names the spectrum and peak list after it
     spec = [("sf_category", "nef_nmr_spectrum"), ("sf_framecode", frame),
             ("num_dimensions", "2"), ("chemical_shift_list", "."),
             ("experiment_classification", "."), ("experiment_type", ".")]
@@ -781,7 +866,7 @@ def _nef_text(rec, spectrum):
         code = label if re.fullmatch(r"\d+[A-Z][a-z]?", label) else "."
         out.append(f"     {dim} ppm {code} {obs:.6f} {sw / obs:.6f} "
                    f"{float(spectrum.uc[ax].ppm(0)):.6f} none true "
-                   f"{'true' if ax == 1 else 'false'}")
+                   f"{'true' if ax == getattr(spectrum, 'direct_axis', 1) else 'false'}")
     out += ["   stop_", ""]
     peak_tags = ["index", "peak_id", "volume", "volume_uncertainty", "height",
                  "height_uncertainty", "position_1", "position_uncertainty_1", "position_2",

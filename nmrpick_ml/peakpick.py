@@ -34,7 +34,10 @@ Differences from nmrglue 0.12, all deliberate:
   segment; ``cID`` groups peaks whose half-height ellipses touch (nmrglue:
   peaks in one connected region above the threshold).
 * Thresholds must be meaningful: ``pthres`` > 0 (or None: no positive
-  peaks) and ``nthres`` < 0 (or None).
+  peaks) and ``nthres`` < 0 (or None). ``pick(data, None)`` with no
+  ``nthres`` raises ValueError (nmrglue: a TypeError): like nmrglue, this
+  drop-in has no default threshold. :func:`nmrpick_ml.pick` has one
+  (``pthres=None``: a multiple of the robust noise).
 
 Torch is imported only when a spectrum has something to pick.
 """
@@ -124,7 +127,8 @@ def pick(data, pthres, nthres=None, msep=None, algorithm="connected", est_params
     ------
     ValueError
         ``data`` not 2-D, complex or not finite; ``pthres`` <= 0 or ``nthres``
-        >= 0; unknown ``algorithm``; ``edge`` or ``axis_names`` of the wrong
+        >= 0; both None (nothing to pick; nmrglue has no default threshold
+        either); unknown ``algorithm``; ``edge`` or ``axis_names`` of the wrong
         length. (:class:`~nmrpick_ml.NmrpickError` is a ValueError.)
     ModelIntegrityError
         The weights are missing or damaged (only when there is something to
@@ -169,6 +173,13 @@ def pick(data, pthres, nthres=None, msep=None, algorithm="connected", est_params
     nthres = check_number(nthres, "nthres", allow_none=True)
     if nthres is not None and nthres >= 0:
         raise NmrpickError(f"`nthres` must be negative (peaks below it are picked); got {nthres!r}")
+    if pthres is None and nthres is None:
+        # nmrglue has no default threshold either (it fails with a TypeError here);
+        # nmrpick_ml.pick(dic, data, pthres=None) is the one with a noise-based default
+        raise NmrpickError("`pthres` and `nthres` are both None: nothing to pick. nmrglue's "
+                           "pick has no default threshold; give pthres (e.g. 8 x the noise), "
+                           "or use nmrpick_ml.pick, whose pthres=None means a noise-based "
+                           "default")
     if algorithm not in ALGORITHMS:
         raise NmrpickError(f"`algorithm` must be one of {', '.join(map(repr, ALGORITHMS))}; "
                            f"got {algorithm!r}")

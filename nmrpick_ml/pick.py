@@ -9,6 +9,8 @@ import warnings
 
 import numpy as np
 
+# the defaults live in one place (_defaults), quoted by --help and the README
+from ._defaults import DEFAULT_OVERLAP, DEFAULT_SNR, MODEL_SNR
 from ._errors import NmrpickError
 from ._noise import estimate_noise
 from ._validate import (PEAK_DTYPE, check_choice, check_number, check_spectrum, check_uc,
@@ -18,13 +20,6 @@ __all__ = ["pick", "noise_threshold", "METHODS", "DEFAULT_SNR", "MODEL_SNR"]
 
 #: Picking methods.
 METHODS = ("nmrglue", "maskrcnn")
-#: Default threshold of the threshold picker, as a multiple of the robust noise.
-DEFAULT_SNR = 8.0
-#: Default threshold of the Mask R-CNN: only a floor (the network and its score
-#: decide what is a peak), low enough to keep the 5-8 sigma peaks it finds.
-MODEL_SNR = 3.0
-#: Default tile overlap (points) for the Mask R-CNN.
-DEFAULT_OVERLAP = 24
 
 
 def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="maskrcnn",

@@ -435,37 +435,6 @@ def test_plot_is_written(tmp_path, pipe_2d):
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".part")]
 
 
-def test_plot_figure_reads_like_an_nmr_plot():
-    from matplotlib.collections import PathCollection
-    from matplotlib.colors import to_rgba
-    from nmrpick_ml import pick
-    from nmrpick_ml._plot import NEGATIVE, POSITIVE, peak_figure
-    from nmrpick_ml.io import Spectrum
-    import nmrglue as ng
-    truth = np.array([(10.0, 20.0, 80.0, 3.0, 3.0), (25.0, 45.0, -60.0, 3.0, 3.0)])
-    data = gaussian_spectrum((40, 64), truth, seed=8)
-    udic = make_udic(data.shape)
-    uc = tuple(ng.fileiobase.uc_from_udic(udic, i) for i in range(2))
-    spec = Spectrum(dic={}, data=data, uc=uc, labels=("15N", "1H"), obs_mhz=(60.8, 600.13),
-                    sw_hz=(2000.0, 8000.0), format="pipe", path="/x/hsqc.ft2")
-    peaks = pick({}, data, uc, pthres=8.0, nthres=-8.0)
-    fig = peak_figure(spec, peaks, 1.0)
-    ax, cbar = fig.axes
-    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    assert x0 == pytest.approx(uc[1].ppm(0)) and x1 == pytest.approx(uc[1].ppm(63))
-    assert x0 > x1 and y0 > y1                   # x decreasing to the right, y down
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("1H (ppm)", "15N (ppm)")
-    assert fig.get_suptitle() == "hsqc.ft2: 2 peaks"
-    assert [t.get_text() for t in ax.texts] == ["1", "2"]          # by INDEX
-    contours = [c for c in ax.collections if hasattr(c, "levels")]
-    assert [c.levels[0] for c in contours] == [5.0, -40.0]       # 5 x noise, doubling
-    assert tuple(contours[0].get_edgecolor()[0]) == to_rgba(POSITIVE)
-    assert tuple(contours[1].get_edgecolor()[0]) == to_rgba(NEGATIVE)
-    (sc,) = [c for c in ax.collections if isinstance(c, PathCollection)]
-    assert np.allclose(sc.get_array(), peaks.SCORE) and sc.get_clim() == (0.0, 1.0)
-    assert cbar.get_ylabel() == "SCORE"
-
-
 def test_plot_bad_requests(tmp_path, small_pipe):
     out = tmp_path / "p.tab"
     assert_bad_input(run(small_pipe, "-o", out, "--plot", tmp_path / "p.xyz"),

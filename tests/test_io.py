@@ -358,7 +358,7 @@ def test_write_list_csv_nef(tmp_path):
     text = open(write_table(tmp_path / "p.nef", peaks, spec)).read()
     assert text.startswith("data_")
     assert "save_nef_nmr_meta_data" in text and "_nef_nmr_meta_data.format_version   1.1" in text
-    assert text.count("save_nef_nmr_spectrum_nmrpick_ml") == 1
+    assert text.count("save_nef_nmr_spectrum_s\n") == 1
     assert text.count("\nsave_\n") == 2
     loops = text.split("loop_")[1:]
     dims = [ln.split() for ln in loops[0].split("stop_")[0].splitlines()

@@ -91,7 +91,8 @@ def test_nothing_above_threshold_is_empty_where_nmrglue_crashes():
                {"est_params": False, "cluster": False}):
         assert peakpick.pick(data, high, table=False, **kw) == \
             ng_peakpick.pick(data, high, table=False, **kw)
-    assert len(peakpick.pick(data, None, None)) == 0       # nothing asked for
+    with pytest.raises(ValueError, match="both None"):     # nothing asked for: as nmrglue,
+        peakpick.pick(data, None, None)                    # no default threshold
 
 
 def test_ignored_parameters_warn_and_are_validated():
