@@ -18,6 +18,7 @@ import numpy as np
 
 from ._defaults import CONTOUR_START
 from ._errors import NmrpickError
+from .files import atomic_write
 
 __all__ = ["require_matplotlib", "check_plot_path", "contour_levels", "signal_box",
            "peak_figure", "plot_peaks", "display_name"]
@@ -168,11 +169,10 @@ def plot_peaks(path, spectrum, peaks, noise, *, title=None, region=None,
     -------
     path : str
     """
-    from .io import _atomic_write
     fmt = Path(os.fspath(path)).suffix.lower().lstrip(".")
     fig = peak_figure(spectrum, peaks, noise, title=title, region=region,
                       contour_start=contour_start)
-    return _atomic_write(Path(os.fspath(path)), lambda tmp: fig.savefig(tmp, format=fmt, dpi=DPI))
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=DPI))
 
 
 def _ppm(uc, points):

@@ -48,10 +48,8 @@ def write_report(name, text, outdir=None):
     outdir = outdir or os.path.join(os.getcwd(), "benchmarks", "results")
     os.makedirs(outdir, exist_ok=True)
     path = os.path.join(outdir, f"{name}.md")
-    tmp = path + f".tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    from .files import atomic_write_text
+    atomic_write_text(path, text)
     print(text)
     return path
 

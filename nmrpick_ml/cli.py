@@ -265,12 +265,12 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
         _report(r, verbosity)
     failed = [r for r in results if "error" in r]
     if json_summary and len(failed) < len(results):
-        from .io import _atomic_write
+        from .files import atomic_write_text
         payload = results[0] if len(results) == 1 else {
             "nmrpick_ml_version": __version__, "n_files": len(results),
             "n_failed": len(failed), "files": results}
         text = json.dumps(payload, indent=2) + "\n"
-        _atomic_write(Path(json_summary), lambda tmp: Path(tmp).write_text(text))
+        atomic_write_text(json_summary, text)
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 

@@ -16,7 +16,8 @@ npy       a NumPy ``.npy`` array with a sidecar JSON of its axes (see
 
 Writers: NMRPipe ``.tab``, Sparky ``.list``, ``.csv`` and NEF ``.nef`` (see
 :func:`write_table`). Writes are atomic (a temporary file in the target
-folder, then ``os.replace``) and never replace an input file.
+folder, then ``os.replace``; see :mod:`nmrpick_ml.files`) and never replace an
+input file; ``-`` writes to standard output.
 
 All unit conversions are nmrglue's own (``make_uc``, ``guess_udic``,
 ``uc_from_udic``). Nothing here imports torch.
@@ -28,7 +29,6 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -38,6 +38,7 @@ import numpy as np
 import nmrglue as ng
 
 from ._errors import NmrpickError
+from .files import STDOUT, atomic_write, atomic_write_text, check_target
 from ._validate import PEAK_DTYPE, as_peak_records, check_number
 from ._version import __version__
 
@@ -616,6 +617,8 @@ def spectrum_name(spectrum):
 
 def table_format(path, fmt=None):
     """The table format for ``path``: ``fmt`` when given, else from its extension."""
+    if fmt is None and os.fspath(path) == STDOUT:
+        return "tab"
     if fmt is not None:
         fmt = str(fmt).lower().lstrip(".")
         if fmt not in TABLE_FORMATS.values():
@@ -641,49 +644,42 @@ def _input_paths(spectrum):
     return {os.path.realpath(q) for q in paths}
 
 
-def check_output_path(path, spectrum=None, inputs=()):
+def check_output_path(path, spectrum=None, inputs=(), what="output"):
     """Refuse an output path that cannot or must not be written.
 
-    Raises :class:`NmrpickError` when the folder is missing, the path is a
-    folder, or the path is one of the input files (``spectrum``'s, or
-    ``inputs``).
+    Raises :class:`NmrpickError` when :func:`nmrpick_ml.files.check_target`
+    refuses it (missing or unwritable folder, a folder, a block device, a name
+    too long), or when the path is one of the input files (every file
+    ``spectrum`` was read from, or one of ``inputs``), by name or as the same
+    file. ``-`` (standard output) is accepted.
     """
-    target = Path(os.fspath(path))
-    folder = target.parent
-    if str(path).endswith(os.sep) or target.is_dir():
-        raise NmrpickError(f"{path}: is a folder, not an output file name")
-    if not folder.is_dir():
-        raise NmrpickError(f"{path}: output folder {str(folder) or '.'!r} does not exist")
-    real = os.path.realpath(target)
-    given = {os.path.realpath(os.fspath(q)) for q in inputs}
-    if real in _input_paths(spectrum) | given:
-        raise NmrpickError(f"{path}: output path is the input; choose another name")
-    return target
+    check_target(path, what)
+    if os.fspath(path) == STDOUT:
+        return path
+    given = set(_input_paths(spectrum))
+    for q in inputs:
+        given.add(os.path.realpath(os.fspath(q)))
+    if _is_one_of(path, given):
+        raise NmrpickError(f"{path}: {what} path is the input; choose another name")
+    return Path(os.fspath(path))
 
 
-def _atomic_write(target, write):
-    """Call ``write(tmp_path)`` on a temporary file beside ``target``, then
-    move it over ``target`` (``os.replace``); nothing is left behind on failure."""
-    folder = target.parent
+def _is_one_of(path, paths):
+    """True when ``path`` names one of ``paths`` (same real path, or same file)."""
+    real = os.path.realpath(os.fspath(path))
+    if real in paths:
+        return True
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise NmrpickError(f"{target}: cannot write in output folder {str(folder) or '.'!r} "
-                           f"({exc.strerror})") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, target)
-    except BaseException:
+        st = os.stat(real)
+    except OSError:
+        return False
+    for q in paths:
         try:
-            os.unlink(tmp)
+            if os.path.samestat(st, os.stat(q)):
+                return True
         except OSError:
             pass
-        raise
-    return str(target)
+    return False
 
 
 def write_table(path, peaks, spectrum=None, fmt=None):
@@ -748,9 +744,9 @@ def write_table(path, peaks, spectrum=None, fmt=None):
         raise NmrpickError(f"{path}: writing .nef needs `spectrum` (its axis codes, "
                            "frequencies and spectral widths)")
     if fmt == "tab":
-        return _atomic_write(target, lambda tmp: _write_pipe_tab(tmp, rec, spectrum))
+        return atomic_write(target, lambda tmp: _write_pipe_tab(tmp, rec, spectrum))
     text = {"list": _sparky_list_text, "csv": _csv_text, "nef": _nef_text}[fmt](rec, spectrum)
-    return _atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+    return atomic_write_text(target, text)
 
 
 #: NMRPipe .tab columns written, with their printf formats.

@@ -258,11 +258,16 @@ def _device(device):
 
 def save_weights(model, path):
     """Write a model's ``state_dict`` atomically (for shipping or ``--model``)."""
+    from .files import atomic_write
     path = os.fspath(path)
-    tmp = path + f".tmp{os.getpid()}"
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
-    return _sha256(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    digest = []
+
+    def write(tmp):
+        torch.save(state, tmp)
+        digest.append(_sha256(tmp))      # of the bytes written (also inside a transaction)
+    atomic_write(path, write)
+    return digest[0]
 
 
 @torch.no_grad()

@@ -633,43 +633,29 @@ def write_spectrum(path, sim, truth=True):
         The paths written.
     """
     import nmrglue as ng
+    from .files import atomic_write, atomic_write_text, transaction
     path = os.fspath(path)
     udic = sim.meta.get("udic") or _udic(sim.data.shape)
     ext = os.path.splitext(path)[1].lower()
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        if ext == ".ucsf":
-            dic = ng.sparky.create_dic(udic)
-            ng.sparky.write(tmp, dic, sim.data, overwrite=True)
-            uc = [ng.sparky.make_uc(dic, sim.data, dim=i) for i in range(2)]
-        else:
-            dic = ng.pipe.create_dic(udic)
-            ng.pipe.write(tmp, dic, sim.data, overwrite=True)
-            uc = [ng.pipe.make_uc(dic, sim.data, dim=i) for i in range(2)]
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    fmt = ng.sparky if ext == ".ucsf" else ng.pipe
+    dic = fmt.create_dic(udic)
+    uc = [fmt.make_uc(dic, sim.data, dim=i) for i in range(2)]
     out = [path]
-    if truth:
-        t = sim.truth_table()
-        t.insert(2, "Y_PPM", [uc[0].ppm(v) for v in sim.centre[:, 0]])
-        t.insert(3, "X_PPM", [uc[1].ppm(v) for v in sim.centre[:, 1]])
-        csv = os.path.splitext(path)[0] + "_peaks.csv"
-        tmpc = csv + f".tmp{os.getpid()}"
-        t.to_csv(tmpc, index=False, float_format="%.10g")
-        os.replace(tmpc, csv)
-        out.append(csv)
-        proc = sim.processing()
-        if proc is not None:
-            import json
-            js = os.path.splitext(path)[0] + "_processing.json"
-            tmpj = js + f".tmp{os.getpid()}"
-            with open(tmpj, "w") as fh:
-                json.dump(proc, fh, indent=1, default=float)
-            os.replace(tmpj, js)
-            out.append(js)
+    with transaction():                    # all files, or none
+        atomic_write(path, lambda tmp: fmt.write(tmp, dic, sim.data, overwrite=True))
+        if truth:
+            t = sim.truth_table()
+            t.insert(2, "Y_PPM", [uc[0].ppm(v) for v in sim.centre[:, 0]])
+            t.insert(3, "X_PPM", [uc[1].ppm(v) for v in sim.centre[:, 1]])
+            csv = os.path.splitext(path)[0] + "_peaks.csv"
+            atomic_write(csv, lambda tmp: t.to_csv(tmp, index=False, float_format="%.10g"))
+            out.append(csv)
+            proc = sim.processing()
+            if proc is not None:
+                import json
+                js = os.path.splitext(path)[0] + "_processing.json"
+                atomic_write_text(js, json.dumps(proc, indent=1, default=float))
+                out.append(js)
     return out
 
 

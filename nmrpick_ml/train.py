@@ -174,9 +174,8 @@ def save_resume(checkpoint, path):
 
 def _atomic_save(obj, path):
     import torch
-    tmp = path + f".tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from .files import atomic_write
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def train(args):
@@ -352,13 +351,13 @@ def export_weights(checkpoint, dest_dir=None, extra_config=None):
         Merged into ``config.json`` (e.g. score_thresh, training command).
     """
     import torch
+    from .files import atomic_write_text, transaction
     from .model import ARCH, build_model, save_weights
     dest_dir = dest_dir or os.path.join(os.path.dirname(__file__), "weights")
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state = ck["model"] if "model" in ck else ck
     model = build_model()
     model.load_state_dict(state)
-    sha = save_weights(model, os.path.join(dest_dir, "maskrcnn.pt"))
     cfg = dict(arch=ARCH, tile=ARCH["tile"], classes=["background", "peak"],
                normalisation="asinh(z), asinh(z/10), asinh(z/100); z = data / max(noise, 1e-4 max|data|)",
                score_thresh=0.5, mask_thresh=0.5)
@@ -366,12 +365,13 @@ def export_weights(checkpoint, dest_dir=None, extra_config=None):
         cfg["steps"] = int(ck["step"])
         cfg["train_args"] = json.loads(ck.get("args", "{}"))
     cfg.update(extra_config or {})
-    with open(os.path.join(dest_dir, "config.json"), "w") as fh:
-        json.dump(cfg, fh, indent=2)
-    with open(os.path.join(dest_dir, "_registry.py"), "w") as fh:
-        fh.write('"""SHA-256 of the shipped weights, checked by ``load_model`` before loading.\n\n'
-                 'Updated by ``nmrpick_ml.train.export_weights``; do not edit by hand.\n"""\n\n'
-                 f'SHA256 = {{"maskrcnn.pt": "{sha}"}}\n')
+    with transaction():                    # weights, config and registry together, or none
+        sha = save_weights(model, os.path.join(dest_dir, "maskrcnn.pt"))
+        registry = ('"""SHA-256 of the shipped weights, checked by ``load_model`` before loading.\n\n'
+                    'Updated by ``nmrpick_ml.train.export_weights``; do not edit by hand.\n"""\n\n'
+                    f'SHA256 = {{"maskrcnn.pt": "{sha}"}}\n')
+        atomic_write_text(os.path.join(dest_dir, "config.json"), json.dumps(cfg, indent=2))
+        atomic_write_text(os.path.join(dest_dir, "_registry.py"), registry)
     return sha
 
 
@@ -403,10 +403,9 @@ def ship(checkpoint, calibration_tiles=400, threads=None):
     cfg = model_config()
     cfg["calibration"] = cal
     cfg["score_thresh"] = SCORE_THRESH
-    path = os.path.join(os.path.dirname(__file__), "weights", "config.json")
-    with open(path + ".tmp", "w") as fh:
-        json.dump(cfg, fh, indent=2)
-    os.replace(path + ".tmp", path)
+    from .files import atomic_write_text
+    atomic_write_text(os.path.join(os.path.dirname(__file__), "weights", "config.json"),
+                      json.dumps(cfg, indent=2))
     return cfg
 
 
