@@ -141,6 +141,32 @@ def _lag1(data, quiet, axis, noise):
     return float(1.0 - _robust_rms(d[both]) ** 2 / (2.0 * noise ** 2))
 
 
+def _lag(data, quiet, axis, noise, lag):
+    """Lag-``lag`` autocorrelation of the noise along ``axis`` (as :func:`_lag1`)."""
+    n = data.shape[axis]
+    if n <= lag:
+        return float("nan")
+    a = np.take(data, np.arange(lag, n), axis=axis) - np.take(data, np.arange(n - lag), axis=axis)
+    both = np.take(quiet, np.arange(lag, n), axis=axis) & np.take(quiet, np.arange(n - lag), axis=axis)
+    if a[both].size < 50:
+        return float("nan")
+    return float(1.0 - _robust_rms(a[both]) ** 2 / (2.0 * noise ** 2))
+
+
+def _sidelobe(profile, i, fwhh):
+    """Deepest value (over the apex height) of a 1D profile at 0.75-4 FWHH (+3 points)
+    from its apex at sample ``i``: about -0.22 for an unapodised truncated line,
+    near 0 for a well-apodised one."""
+    h = float(profile[i])
+    if not (h > 0 and np.isfinite(fwhh)):
+        return float("nan")
+    d = np.abs(np.arange(len(profile)) - i)
+    sel = (d >= max(1.0, 0.75 * fwhh)) & (d <= 4.0 * fwhh + 3.0)
+    if not sel.any():
+        return float("nan")
+    return float(np.min(profile[sel]) / h)
+
+
 def measure(data, noise=None):
     """Realism statistics of a 2D spectrum (numpy axis 0 = indirect axis).
 
@@ -183,6 +209,14 @@ def measure(data, noise=None):
             (sigma-clipped block medians of the points away from peaks) / noise.
         ``noise_corr0``, ``noise_corr1``
             lag-1 autocorrelation of the noise along each axis (0 for white noise).
+        ``noise_corr0_2``, ``noise_corr1_2``
+            the same at lag 2.
+        ``sidelobe0``, ``sidelobe1``
+            arrays: for each isolated peak of ``fwhh0``, the deepest value /
+            height along axis 0 (its column) and axis 1 (its row) at 0.75-4
+            FWHH from it (:func:`_sidelobe`).
+        ``dynamic_range``
+            strongest maximum / noise (``snr_max``).
         ``strongest``
             (row, column) of the strongest maximum.
 
@@ -201,7 +235,8 @@ def measure(data, noise=None):
     out = dict(noise=noise, n_maxima=0, fwhh0=np.array([]), fwhh1=np.array([]),
                snr_max=nan, snr_p5=nan, snr_p50=nan, snr_p95=nan, ridge=nan,
                ridge_local=nan, ridge_rms=nan, baseline_median=nan, baseline_map_range=nan,
-               baseline_map_absmax=nan, noise_corr0=nan, noise_corr1=nan, strongest=None)
+               baseline_map_absmax=nan, noise_corr0=nan, noise_corr1=nan, noise_corr0_2=nan,
+               noise_corr1_2=nan, sidelobe0=nan, sidelobe1=nan, dynamic_range=nan, strongest=None)
     if noise <= 0:
         return out
 
@@ -214,6 +249,8 @@ def measure(data, noise=None):
         out["baseline_map_range"] = float(np.nanmax(bmap) - np.nanmin(bmap)) / noise
         out["baseline_map_absmax"] = float(np.nanmax(np.abs(bmap))) / noise
     out["noise_corr0"], out["noise_corr1"] = _lag1(data, quiet, 0, noise), _lag1(data, quiet, 1, noise)
+    out["noise_corr0_2"] = _lag(data, quiet, 0, noise, 2)
+    out["noise_corr1_2"] = _lag(data, quiet, 1, noise, 2)
 
     # local maxima (3x3) above 10x noise, strongest first
     is_max = (data == ndimage.maximum_filter(data, size=3, mode="nearest"))
@@ -231,7 +268,7 @@ def measure(data, noise=None):
     # linewidths of the strongest isolated maxima (isolation against maxima of any height)
     ay, ax = np.nonzero(is_max & (data > 0))
     ah = data[ay, ax]
-    w0s, w1s = [], []
+    w0s, w1s, sl0, sl1 = [], [], [], []
     for y, x, hh in zip(ys, xs, h):
         if len(w0s) >= N_ISOLATED or hh < LW_FRACTION * h[0]:
             break
@@ -243,7 +280,9 @@ def measure(data, noise=None):
         if near.any():
             continue
         w0s.append(w0), w1s.append(w1)
+        sl0.append(_sidelobe(data[:, x], y, w0)), sl1.append(_sidelobe(data[y, :], x, w1))
     out["fwhh0"], out["fwhh1"] = np.array(w0s), np.array(w1s)
+    out["sidelobe0"], out["sidelobe1"] = np.array(sl0), np.array(sl1)
 
     # t1 ridge under the strongest peak
     y, x = ys[0], xs[0]
@@ -252,6 +291,7 @@ def measure(data, noise=None):
         w0 = float(np.median(w0s)) if w0s else 3.0
     if not np.isfinite(w1):
         w1 = float(np.median(w1s)) if w1s else 3.0
+    out["dynamic_range"] = out["snr_max"]
     # leave out the rows near the strongest peak and near other real peaks in this
     # column (maxima above RIDGE_OTHER x its height; weaker ones may be the ridge)
     r_ex = max(3.0, RIDGE_EXCLUDE * w0)
@@ -494,3 +534,97 @@ def realism_table(realdata_root, n_synth=200, seed=0, n_whole=3):
         "(fwhh 2–8, snr 3–3000, baseline 0.1–0.5, ridges always).",
     ]
     return "\n".join(lines + verdict + notes) + "\n"
+
+
+# --------------------------------------------------------------------------- processed recipe
+
+#: The figures compared between real spectra and the processed recipe:
+#: (label, key of :func:`measure`, reduce over isolated peaks).
+PROCESSED_FIGURES = [
+    ("FWHH axis 0 (points)", "fwhh0"),             # median over isolated peaks
+    ("FWHH axis 1 (points)", "fwhh1"),
+    ("noise corr. lag 1, axis 0", "noise_corr0"),
+    ("noise corr. lag 2, axis 0", "noise_corr0_2"),
+    ("noise corr. lag 1, axis 1", "noise_corr1"),
+    ("noise corr. lag 2, axis 1", "noise_corr1_2"),
+    ("t1 ridge / strongest peak", "ridge"),
+    ("sidelobe / peak, axis 0", "sidelobe0"),
+    ("sidelobe / peak, axis 1", "sidelobe1"),  # both: median over isolated peaks
+    ("dynamic range (max / noise)", "dynamic_range"),
+]
+
+#: Whole processed spectra measured: shapes like the real ones.
+PROCESSED_SHAPES = ((64, 64), (128, 128), (128, 256), (256, 256), (256, 512))
+
+
+def _scalar(m, key):
+    v = _vals(m[key])
+    return float(np.median(v)) if len(v) else float("nan")
+
+
+def processed_spectra(n=500, seed=0):
+    """Measure ``n`` whole spectra of the processed recipe (shapes and peak counts
+    drawn per spectrum, as real spectra come); returns a list of :func:`measure` dicts."""
+    from . import synth
+    rng = np.random.default_rng([seed, 17])
+    out = []
+    for i in range(n):
+        shape = PROCESSED_SHAPES[int(rng.integers(len(PROCESSED_SHAPES)))]
+        k = int(np.exp(rng.uniform(np.log(3), np.log(max(4, shape[0] * shape[1] // 300)))))
+        s = synth.simulate(shape=shape, n_peaks=k, seed=[seed, i], recipe=synth.PROCESSED,
+                           crowded=bool(rng.random() < 0.5))
+        out.append(measure(s.data, noise=s.noise))
+    return out
+
+
+def processed_realism_table(realdata_root, n=500, seed=0):
+    """Markdown: each real spectrum's figures and where they fall among ``n`` processed spectra.
+
+    For every figure of :data:`PROCESSED_FIGURES` (linewidths: the median over
+    the spectrum's isolated peaks) the table gives the real value and its
+    percentile in the distribution of the same figure over the processed
+    spectra; a value is inside when it lies within the 5-95 % range.
+
+    Returns
+    -------
+    text : str
+    inside : dict
+        ``{(spectrum, key): bool}``.
+    """
+    real = [(lab, d.shape, measure(d)) for lab, d in load_real(os.fspath(realdata_root))]
+    syn = processed_spectra(n, seed)
+    dist = {key: _vals([_scalar(m, key) for m in syn]) for _, key in PROCESSED_FIGURES}
+    head = "| spectrum | shape | " + " | ".join(lab for lab, _ in PROCESSED_FIGURES) + " |"
+    lines = [head, "|---|---|" + "---|" * len(PROCESSED_FIGURES)]
+    inside = {}
+    for lab, shape, m in real:
+        cells = []
+        for _, key in PROCESSED_FIGURES:
+            v = _scalar(m, key)
+            d = dist[key]
+            if not np.isfinite(v) or not len(d):
+                cells.append("–")
+                continue
+            pct = 100.0 * (np.sum(d < v) + 0.5 * np.sum(d == v)) / len(d)
+            ok = 5.0 <= pct <= 95.0
+            inside[(lab, key)] = bool(ok)
+            cells.append(f"{_f(v)} ({pct:.0f} %{'' if ok else ' **out**'})")
+        lines.append(f"| {lab} | {shape[0]}x{shape[1]} | " + " | ".join(cells) + " |")
+    for q in (5, 50, 95):
+        lines.append(f"| processed recipe, p{q} (n={len(syn)}) | mixed | " + " | ".join(
+            _f(float(np.percentile(dist[key], q))) if len(dist[key]) else "–"
+            for _, key in PROCESSED_FIGURES) + " |")
+    n_in = sum(inside.values())
+    lines += ["", f"Inside the 5–95 % range of the processed recipe: **{n_in} of {len(inside)}** "
+              "real figures" + ("" if n_in == len(inside) else "; outside: " + ", ".join(
+                  f"{lab.split(' ')[0]} {key}" for (lab, key), ok in inside.items() if not ok)) + "."]
+    lines += ["", "Each cell: the real value (linewidths: median over the spectrum's isolated peaks) "
+              "and its percentile among the processed spectra. Processed spectra: "
+              f"`synth.simulate(shape, k, seed=[{seed}, i], recipe=synth.PROCESSED)` with shapes "
+              f"{', '.join(f'{a}x{b}' for a, b in PROCESSED_SHAPES)} and k log-uniform from 3 to "
+              "area/300, half of them crowded; measured by the same `measure` as the real ones "
+              "(noise: the true noise for synthetic spectra, `estimate_noise(floor=0)` for real ones). "
+              "Sidelobe: the deepest value at 0.75–4 FWHH from an isolated peak along its column "
+              "(axis 0) or row (axis 1), over its height, median over the isolated peaks. Noise correlation at lag k: "
+              "1 − var(x[i+k] − x[i]) / (2 noise²) over points away from peaks."]
+    return "\n".join(lines) + "\n", inside

@@ -554,18 +554,23 @@ def train_command(args):
                    "[default: ../shared/realdata beside the repository].")
 @click.option("--speed", is_flag=True, help="Timing over sizes and fill factors, memory.")
 @click.option("--synth", is_flag=True, help="Speed of making synthetic tiles.")
+@click.option("--realism", is_flag=True,
+              help="Real spectra's figures against the processed and realistic recipes.")
 @click.option("--weights", metavar="PATH", help="Weights to benchmark (default: shipped).")
 @click.option("--n", "n_tiles", type=click.IntRange(min=10), default=1000, show_default=True,
               help="Tiles per protocol for --model.")
 @click.option("--outdir", metavar="DIR", help="Results folder (default ./benchmarks/results).")
-def bench_command(baseline, model_bench, spectra, real, data_dir, speed, synth, weights, n_tiles,
-                  outdir):
+def bench_command(baseline, model_bench, spectra, real, data_dir, speed, synth, realism, weights,
+                  n_tiles, outdir):
     """Run benchmarks; each prints a table and writes benchmarks/results/NAME.md."""
     from . import bench
-    if not any((baseline, model_bench, spectra, real, speed, synth)):
-        raise click.UsageError("choose at least one of --baseline --model --spectra --real --speed --synth")
+    if not any((baseline, model_bench, spectra, real, speed, synth, realism)):
+        raise click.UsageError("choose at least one of --baseline --model --spectra --real --speed "
+                               "--synth --realism")
     if data_dir and not real:
         raise click.UsageError("--data is the folder of --real; give --real too")
+    if realism:
+        bench.bench_realism(outdir=outdir)
     if synth:
         bench.bench_synth(outdir=outdir)
     if baseline:

@@ -558,7 +558,7 @@ def simulate(shape=(512, 1024), n_peaks=200, seed=0, recipe=REALISTIC, crowded=T
     rng = np.random.default_rng(seed)
     if isinstance(recipe, ProcessedRecipe):
         r = dataclasses.replace(recipe, p_empty=0.0, p_noise_free=0.0 if noise else 1.0,
-                                snr=(3.0, 3000.0), scale_decades=(3.0, 6.0))
+                                scale_decades=(3.0, 6.0))
         s = _processed_render(tuple(shape), r, rng, masks=False, n_peaks=n_peaks, crowded=crowded,
                               negative=negative, whole=True)
         s.meta["udic"] = _udic_processed(shape, s.meta)
@@ -684,6 +684,9 @@ class ProcessedRecipe:
         Probability of a small-molecule 1H-13C experiment (else protein 1H-15N).
     snr : (float, float)
         Peak height / processed noise, log-uniform.
+    snr_ceiling : (float, float)
+        Per spectrum, the upper end of ``snr`` is drawn log-uniform in this
+        range (real spectra have their strongest peak at 200-3000x noise).
     target_snr : float
         Peaks at or above this SNR are targets.
     p_strong, strong_snr : float, (float, float)
@@ -722,6 +725,7 @@ class ProcessedRecipe:
     p_empty: float = 0.05
     p_small: float = 0.5
     snr: tuple = (2.0, 20000.0)
+    snr_ceiling: tuple = (100.0, 20000.0)
     target_snr: float = 3.5
     p_strong: float = 0.25
     strong_snr: tuple = (1000.0, 100000.0)
@@ -731,7 +735,7 @@ class ProcessedRecipe:
     j_hz: tuple = (2.0, 18.0)
     p_negative_spectrum: float = 0.3
     p_negative_peak: float = 0.35
-    p_t1: float = 0.7
+    p_t1: float = 0.6
     t1_jitter: tuple = (0.002, 0.08)
     p_sidebands: float = 0.3
     sideband: tuple = (0.001, 0.02)
@@ -777,19 +781,21 @@ def _draw_axis(rng, nucleus, obs_1h, small, min_size):
         n_acq = int(_loguniform(rng, 128, 512))
         fwhh_hz = _loguniform(rng, 5.0, 40.0)
     sw = sw_ppm * obs
-    zf = rng.choice([1, 2, 2, 4]) if nucleus == "1H" else rng.choice([2, 2, 4, 4])
-    size = int(2 ** np.ceil(np.log2(max(n_acq * zf, 2 * min_size))))
+    zf = rng.choice([1, 1, 1, 2, 2, 4, 8] if (small and nucleus == "1H") else [1, 1, 2, 2, 4, 8])
+    size = int(2 ** np.ceil(np.log2(max(n_acq * zf, min_size))))
     direct = nucleus == "1H"
     u = rng.random()
     if direct and small:
-        kind = "sp" if u < 0.55 else "em" if u < 0.75 else "gm" if u < 0.9 else "none"
+        kind = "sp" if u < 0.45 else "em" if u < 0.75 else "gm" if u < 0.9 else "none"
     elif direct:
-        kind = "sp" if u < 0.8 else "em" if u < 0.9 else "gm" if u < 0.95 else "none"
+        kind = "sp" if u < 0.6 else "em" if u < 0.85 else "gm" if u < 0.95 else "none"
     else:
-        kind = "sp" if u < 0.7 else "em" if u < 0.8 else "gm" if u < 0.85 else "none"
+        kind = "sp" if u < 0.5 else "em" if u < 0.8 else "gm" if u < 0.9 else "none"
     if kind == "sp":
-        win = Window("sp", off=rng.uniform(0.33, 0.5), end=rng.uniform(0.98, 1.0),
-                     power=float(rng.choice([1.0, 2.0])))
+        # TopSpin QSINE/SINE SSB 2 (off 0.5), 3-4 (0.25-0.33), 0-1 (a plain sine, off ~0)
+        v = rng.random()
+        off = 0.5 if v < 0.35 else rng.uniform(0.25, 0.5) if v < 0.65 else rng.uniform(0.0, 0.15)
+        win = Window("sp", off=off, end=rng.uniform(0.98, 1.0), power=float(rng.choice([1.0, 2.0])))
     elif kind == "em":
         win = Window("em", lb=_loguniform(rng, 0.3, 5.0) if direct else _loguniform(rng, 2.0, 30.0))
     elif kind == "gm":
@@ -852,7 +858,8 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
         cen[move] = regs[rng.integers(0, n_reg, move.sum())] + rng.normal(0, 1, (move.sum(), 2)) * spread
     if whole:
         cen = np.clip(cen, 0, np.array(shape) - 1)
-    snr = _loguniform(rng, *r.snr, k) if k else np.zeros(0)
+    hi = min(r.snr[1], _loguniform(rng, *r.snr_ceiling))
+    snr = _loguniform(rng, r.snr[0], max(hi, r.snr[0] * 1.01), k) if k else np.zeros(0)
     kind = np.array(["peak"] * k, dtype=object)
     if k and rng.random() < r.p_strong:
         i = int(rng.integers(0, k))

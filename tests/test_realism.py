@@ -106,3 +106,30 @@ def test_measure_real_spectra_finite():
         assert len(m["fwhh0"]) and np.all(np.isfinite(m["fwhh0"])) and np.all(m["fwhh0"] > 0.3), label
         assert len(m["fwhh1"]) and np.all(np.isfinite(m["fwhh1"])) and np.all(m["fwhh1"] > 0.3), label
     assert n >= 4
+
+
+def test_lag2_and_sidelobe_figures_on_known_inputs():
+    from nmrpick_ml import processing as P
+    from nmrpick_ml._realism import _lag, _lag1, _sidelobe
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 1, (256, 256))
+    z = (z + np.roll(z, 1, axis=1)) / np.sqrt(2)         # lag-1 corr 0.5 along axis 1, 0 at lag 2
+    quiet = np.ones_like(z, bool)
+    assert _lag(z, quiet, 1, 1.0, 1) == pytest.approx(_lag1(z, quiet, 1, 1.0), abs=1e-12)
+    assert _lag(z, quiet, 1, 1.0, 1) == pytest.approx(0.5, abs=0.05)
+    assert _lag(z, quiet, 1, 1.0, 2) == pytest.approx(0.0, abs=0.05)
+    assert _lag(z, quiet, 0, 1.0, 1) == pytest.approx(0.0, abs=0.05)
+    # an unapodised truncated line: its first lobe is -0.217 of the peak
+    ax = P.Axis(n_acq=32, sw=1000.0, size=256, window=P.Window("none"))
+    prof = P.line_profile(ax, np.arange(256) - 100.0, 1e-6)
+    lo, hi = P.half_widths(ax, [1e-6])
+    assert _sidelobe(prof, 100, lo[0] + hi[0]) == pytest.approx(-0.217, abs=0.01)
+
+
+def test_processed_realism_table_places_real_values_in_the_distribution(realdata):
+    from nmrpick_ml._realism import PROCESSED_FIGURES, processed_realism_table
+    text, inside = processed_realism_table(realdata, n=12, seed=3)
+    assert "processed recipe, p50 (n=12)" in text
+    keys = {k for _, k in inside}
+    assert {k for _, k in PROCESSED_FIGURES} >= keys and "fwhh0" in keys
+    assert all(isinstance(v, bool) for v in inside.values())
