@@ -9,6 +9,7 @@ with small seeds; benchmarks use ``[BENCH_SEED, i]``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import subprocess
@@ -272,14 +273,34 @@ SPECTRA = (
 )
 NMRGLUE_SWEEP = (3, 5, 8, 10, 15, 20, 30, 50, 100)
 
+_SMALL = dataclasses.replace(synth.PROCESSED, p_small=1.0)
+_PROTEIN = dataclasses.replace(synth.PROCESSED, p_small=0.0)
+#: Whole spectra of the processed recipe (acquisition and processing simulated):
+#: 10 small-molecule 13C HSQC (few sharp peaks, 1H multiplets, strong lines;
+#: half multiplicity-edited) and 10 protein 15N HSQC, 256x512 to 1024x2048.
+#: ``(name, shape, peaks, seed, negative, recipe)``.
+PROCESSED_SPECTRA = tuple(
+    [(f"small_{i:02d}_{a}x{b}_{n}{'_signed' if neg else ''}", (a, b), n, 201 + i, neg, _SMALL)
+     for i, ((a, b), n, neg) in enumerate([((256, 512), 15, False), ((256, 512), 25, True),
+                                           ((256, 512), 40, False), ((256, 1024), 30, True),
+                                           ((512, 1024), 20, False), ((512, 1024), 50, True),
+                                           ((512, 1024), 60, False), ((256, 512), 10, True),
+                                           ((512, 512), 35, False), ((1024, 2048), 60, True)])]
+    + [(f"protein_{i:02d}_{a}x{b}_{n}", (a, b), n, 301 + i, False, _PROTEIN)
+       for i, ((a, b), n) in enumerate([((256, 512), 60), ((256, 512), 100), ((512, 512), 120),
+                                        ((512, 1024), 150), ((512, 1024), 250), ((256, 1024), 100),
+                                        ((1024, 1024), 200), ((1024, 2048), 300), ((512, 2048), 200),
+                                        ((1024, 2048), 500)])])
+
 
 def make_spectra(folder, spectra=SPECTRA):
     """Write the benchmark spectra (NMRPipe + truth CSV) with ``simulate``; return
-    ``[(name, path, Synthetic, negative)]``."""
+    ``[(name, path, Synthetic, negative)]``. An entry may carry a sixth item, its recipe."""
     os.makedirs(folder, exist_ok=True)
     out = []
-    for name, shape, n, seed, neg in spectra:
-        s = synth.simulate(shape=shape, n_peaks=n, seed=seed, negative=neg)
+    for name, shape, n, seed, neg, *rec in spectra:
+        s = synth.simulate(shape=shape, n_peaks=n, seed=seed, negative=neg,
+                           recipe=rec[0] if rec else synth.REALISTIC)
         path = os.path.join(folder, f"{name}.ft2")
         synth.write_spectrum(path, s)
         out.append((name, path, s, neg))
@@ -413,16 +434,18 @@ def _pick_model(spec, weights, negative, info=None):
                 nthres=-thr if negative else None, info=info)
 
 
-def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra", outdir=None):
+def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra", outdir=None,
+                  spectra=SPECTRA, name="spectra"):
     """Ours beside nmrglue (at its best threshold per file) on the benchmark spectra, one run.
 
     Also the score reliability table over all our picks, matched to any true peak.
+    ``spectra=PROCESSED_SPECTRA, name="spectra_processed"`` runs the processed set.
     """
     import tempfile
     from .io import read_spectrum, write_table
     from .pick import _get_model
     folder = folder or tempfile.mkdtemp(prefix="nmrpick_bench_")
-    specs = make_spectra(folder)
+    specs = make_spectra(folder, spectra)
     _get_model(weights, "cpu")  # load once, outside the timings
     rows, speed = [], []
     scores_all, true_all = [], []
@@ -454,9 +477,14 @@ def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra
         speed.append((name, "x".join(map(str, spec.data.shape)), len(sim.amp), len(peaks), t_ours,
                       dtb, t_ours / dtb, info.get("n_tiles"), "x".join(f"{f:g}" for f in info.get("factors", []))))
     rel = metrics.reliability_table(np.array(scores_all), np.array(true_all), bins=10)
+    what = ("`nmrpick_ml.bench.SPECTRA` written by `simulate` (crowded regions, t1 ridges, "
+            "correlated noise, weak and signed peaks)" if spectra is SPECTRA else
+            "`nmrpick_ml.bench.PROCESSED_SPECTRA` written by `simulate(..., recipe=PROCESSED)` "
+            "(acquisition and processing simulated: truncation sidelobes, t1 noise, 1H multiplets "
+            "(a multiplet is one true peak at its shift), sidebands, solvent lines; signed ones "
+            "multiplicity-edited)")
     txt = [f"# Whole synthetic spectra: nmrpick-ml beside nmrglue\n\n{_header(command, 'see SPECTRA')}",
-           "Spectra: `nmrpick_ml.bench.SPECTRA` written by `simulate` (crowded regions, t1 ridges, "
-           "correlated noise, weak and signed peaks). Ours: the Mask R-CNN with default settings "
+           f"Spectra: {what}. Ours: the Mask R-CNN with default settings "
            "(threshold floor 3 x noise, negative peaks on signed spectra), timed end to end (read, pick, "
            "refine, write). nmrglue: `peakpick.pick` ('connected', est_params) at its best threshold "
            f"on each file from the sweep {list(NMRGLUE_SWEEP)} x noise, timed for the pick alone. "
@@ -468,7 +496,7 @@ def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra
            "\n## Score reliability (all our picks; true = matched to any true peak of the right sign)\n",
            metrics.format_table([(f"{lo:.1f}-{hi:.1f}", n_, ms, fr) for lo, hi, n_, ms, fr in rel],
                                 ["score", "picks", "mean score", "fraction true"])]
-    return write_report("spectra", "\n".join(txt) + "\n", outdir)
+    return write_report(name, "\n".join(txt) + "\n", outdir)
 
 
 #: How each real list can be scored (see shared/realdata/README.md).

@@ -527,26 +527,84 @@ def simulate_command(output, size, peaks, seed, negative, no_crowding, recipe):
                + ", ".join(paths[1:]), err=True)
 
 
+#: The defaults of train() (one source for the command line and the API).
+from .train import DEFAULTS as _TRAIN  # noqa: E402  (no torch: train imports it lazily)
+
+
 @main.command("train", context_settings={"help_option_names": ["-h", "--help"],
-                                         "ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def train_command(args):
+                                         "show_default": True})
+@click.option("--out", default=_TRAIN["out"], metavar="DIR",
+              help="Output folder: checkpoint.pt, train_log.csv, maskrcnn.pt.")
+@click.option("--steps", type=click.IntRange(min=1), default=_TRAIN["steps"],
+              help="Total optimiser steps (sets the learning-rate schedule).")
+@click.option("--minutes", type=click.FloatRange(min=0), default=_TRAIN["minutes"],
+              help="Stop with a checkpoint after this many minutes; continue with --resume.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=_TRAIN["batch_size"], help="Tiles per step and process.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_TRAIN["lr"], help="AdamW learning rate.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=_TRAIN["weight_decay"], help="AdamW weight decay.")
+@click.option("--warmup", type=click.IntRange(min=1), default=_TRAIN["warmup"], help="Linear warm-up steps.")
+@click.option("--p-paper", type=click.FloatRange(0, 1), default=_TRAIN["p_paper"],
+              help="Fraction of tiles from the paper recipe.")
+@click.option("--p-realistic", type=click.FloatRange(0, 1), default=_TRAIN["p_realistic"],
+              help="Fraction of tiles from the realistic recipe (the rest: processed).")
+@click.option("--arch", type=click.Choice(["v2", "v1"]), default=_TRAIN["arch"], help="Network architecture.")
+@click.option("--seed", type=int, default=_TRAIN["seed"], help="Seed of the synthetic tiles and the weights.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=_TRAIN["device"])
+@click.option("--threads", type=click.IntRange(min=1), default=_TRAIN["threads"], help="Torch CPU threads.")
+@click.option("--ckpt-minutes", type=click.FloatRange(min=0), default=_TRAIN["ckpt_minutes"],
+              help="Minutes between checkpoints.")
+@click.option("--resume", default=_TRAIN["resume"], metavar="PATH|auto",
+              help="Continue from a checkpoint (exact) or a weights-only resume file "
+                   "(optimiser re-warmed); 'auto' = OUT/checkpoint.pt.")
+@click.option("--init", default=_TRAIN["init"], metavar="PATH", help="Start from these weights (a state_dict).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--export", metavar="CHECKPOINT", default=None,
+              help="Instead of training: ship CHECKPOINT as the package's weights (maskrcnn.pt, "
+                   "config.json with a fitted score calibration, registry hash).")
+@click.option("--save-resume", metavar="PATH", default=None,
+              help="Instead of training: write the weights-only resume file of OUT/checkpoint.pt "
+                   "to PATH (under 20 MB, for committing between sessions).")
+@click.option("--calibration-tiles", type=click.IntRange(min=10), default=400,
+              help="Realistic tiles for the score calibration of --export.")
+def train_command(export, save_resume, calibration_tiles, **kw):
     """Train the Mask R-CNN from scratch on synthetic tiles (CPU by default).
 
     \b
-    All options are those of `python -m nmrpick_ml.train --help`, e.g.
-      nmrpick-ml train --steps 7500 --out runs/main --threads 2
-      nmrpick-ml train --out runs/main --resume          # continue a run
+    Examples:
+      nmrpick-ml train --steps 25000 --out runs/v2 --threads 1 --minutes 150
+      nmrpick-ml train --out runs/v2 --steps 25000 --resume runs/v2_resume.pt
       torchrun --nproc_per_node=4 -m nmrpick_ml.train --device cuda ...
     """
-    from .train import main as train_main
-    return train_main(list(args))
+    import logging
+
+    import numpy as np
+
+    from . import train as T
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if export:
+        cfg = T.ship(export, calibration_tiles, kw["threads"])
+        click.echo(f"shipped {cfg['version']}: nmrpick_ml/weights/maskrcnn.pt, config.json "
+                   f"(calibration on {cfg['calibration']['n_picks']} picks)")
+        return
+    if save_resume:
+        T.save_resume(os.path.join(kw["out"], "checkpoint.pt"), save_resume)
+        click.echo(f"wrote {save_resume} ({os.path.getsize(save_resume) / 1e6:.1f} MB)")
+        return
+    res = T.train(**kw)
+    if int(os.environ.get("RANK", "0")) == 0:
+        tail = np.mean(res.losses[-20:]) if res.losses else float("nan")
+        click.echo(f"trained {res.steps} steps in {res.seconds:.0f} s; last loss {tail:.4f}; "
+                   f"weights {res.weights}; checkpoint {res.checkpoint}")
+        if res.replicas:
+            click.echo(f"{len(res.replicas)} replicas, identical weights: {len(set(res.replicas)) == 1}")
 
 
 @main.command("bench", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--baseline", is_flag=True, help="nmrglue threshold sweep on the benchmark spectra.")
 @click.option("--model", "model_bench", is_flag=True, help="The tile benchmark of the network.")
 @click.option("--spectra", is_flag=True, help="Whole spectra: ours beside nmrglue, same run.")
+@click.option("--processed", is_flag=True,
+              help="With --spectra: the 20 processed-recipe spectra (spectra_processed.md).")
 @click.option("--real", is_flag=True, help="The real spectra (of --data).")
 @click.option("--data", "data_dir", metavar="DIR",
               type=click.Path(exists=True, file_okay=False, dir_okay=True),
@@ -560,7 +618,8 @@ def train_command(args):
 @click.option("--n", "n_tiles", type=click.IntRange(min=10), default=1000, show_default=True,
               help="Tiles per protocol for --model.")
 @click.option("--outdir", metavar="DIR", help="Results folder (default ./benchmarks/results).")
-def bench_command(baseline, model_bench, spectra, real, data_dir, speed, synth, realism, weights,
+def bench_command(baseline, model_bench, spectra, processed, real, data_dir, speed, synth, realism,
+                  weights,
                   n_tiles, outdir):
     """Run benchmarks; each prints a table and writes benchmarks/results/NAME.md."""
     from . import bench
@@ -578,7 +637,10 @@ def bench_command(baseline, model_bench, spectra, real, data_dir, speed, synth, 
     if model_bench:
         cmd = "nmrpick-ml bench --model" + (f" --n {n_tiles}" if n_tiles != 1000 else "")
         bench.bench_model(weights, n=n_tiles, command=cmd, outdir=outdir)
-    if spectra:
+    if spectra and processed:
+        bench.bench_spectra(weights, outdir=outdir, spectra=bench.PROCESSED_SPECTRA,
+                            name="spectra_processed", command="nmrpick-ml bench --spectra --processed")
+    elif spectra:
         bench.bench_spectra(weights, outdir=outdir)
     if real:
         cmd = "nmrpick-ml bench --real" + (f" --data {data_dir}" if data_dir else "")

@@ -782,7 +782,11 @@ def _draw_axis(rng, nucleus, obs_1h, small, min_size):
         fwhh_hz = _loguniform(rng, 5.0, 40.0)
     sw = sw_ppm * obs
     zf = rng.choice([1, 1, 1, 2, 2, 4, 8] if (small and nucleus == "1H") else [1, 1, 2, 2, 4, 8])
-    size = int(2 ** np.ceil(np.log2(max(n_acq * zf, min_size))))
+    if rng.random() < 0.2:
+        # NMRPipe ZF -size N: any size (or an extracted region of a zero-filled axis)
+        size = int(2 * np.ceil(max(n_acq * rng.uniform(1.0, 4.0), min_size) / 2))
+    else:
+        size = int(2 ** np.ceil(np.log2(max(n_acq * zf, min_size))))
     direct = nucleus == "1H"
     u = rng.random()
     if direct and small:
@@ -807,7 +811,7 @@ def _draw_axis(rng, nucleus, obs_1h, small, min_size):
     ax = Axis(n_acq=n_acq, sw=float(sw), size=size, window=win, c0=c0,
               phase=float(np.deg2rad(rng.uniform(-1, 1))))
     return ax, dict(nucleus=nucleus, obs=float(obs), sw_ppm=float(sw_ppm), fwhh_hz=float(fwhh_hz),
-                    zf=int(zf))
+                    zf=round(size / n_acq, 3))
 
 
 def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, negative=None,

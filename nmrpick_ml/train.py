@@ -6,16 +6,23 @@ Checkpoints (model, optimiser, scheduler, step, RNG states, arguments) are
 written atomically every ``--ckpt-minutes`` and at the end; ``--resume``
 continues exactly where a checkpoint left off.
 
+The command line (``nmrpick-ml train``, ``python -m nmrpick_ml.train``) is
+the click command in :mod:`nmrpick_ml.cli`; it parses and calls :func:`train`.
+
 Examples
 --------
 Train for 20 steps into ``runs/demo`` (about a minute on a laptop CPU)::
 
     nmrpick-ml train --steps 20 --out runs/demo
+
+or from Python::
+
+    from nmrpick_ml.train import train
+    result = train(out="runs/demo", steps=20)
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import json
@@ -32,38 +39,6 @@ import numpy as np
 log = logging.getLogger("nmrpick_ml.train")
 
 LOSS_KEYS = ("loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg")
-
-
-def get_parser():
-    p = argparse.ArgumentParser(
-        prog="nmrpick-ml train",
-        description="Train the nmrpick-ml Mask R-CNN from scratch on synthetic tiles.")
-    p.add_argument("--out", default="runs/train", help="output folder (checkpoint.pt, train_log.csv, maskrcnn.pt)")
-    p.add_argument("--steps", type=int, default=8000, help="total optimiser steps (sets the LR schedule)")
-    p.add_argument("--minutes", type=float, default=None,
-                   help="stop (with a checkpoint) after this many minutes; resume later with --resume")
-    p.add_argument("--batch-size", type=int, default=8, help="tiles per step and process")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
-    p.add_argument("--p-paper", type=float, default=0.1, help="fraction of tiles from the paper recipe")
-    p.add_argument("--p-realistic", type=float, default=0.3,
-                   help="fraction of tiles from the realistic recipe (the rest: processed)")
-    p.add_argument("--arch", default="v2", choices=["v1", "v2"], help="network architecture")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--ckpt-minutes", type=float, default=5.0)
-    p.add_argument("--resume", nargs="?", const="auto", default=None,
-                   help="resume from a checkpoint (default: OUT/checkpoint.pt)")
-    p.add_argument("--init", default=None, help="start from these weights (a state_dict)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--export", metavar="CHECKPOINT", default=None,
-                   help="instead of training: ship CHECKPOINT as the package's weights "
-                        "(maskrcnn.pt, config.json with a fitted score calibration, registry hash)")
-    p.add_argument("--calibration-tiles", type=int, default=400,
-                   help="realistic tiles for the score calibration of --export")
-    return p
 
 
 @dataclass
@@ -178,106 +153,213 @@ def _atomic_save(obj, path):
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def train(args):
-    """Train; see :func:`get_parser` for ``args``. Returns a :class:`TrainResult`."""
-    import torch
-    from .model import build_model, save_weights
-    from . import synth
+#: Defaults of :func:`train` (the command line shows them with ``--help``).
+DEFAULTS = dict(out="runs/train", steps=8000, minutes=None, batch_size=8, lr=2e-3,
+                weight_decay=1e-4, warmup=200, p_paper=0.1, p_realistic=0.3, arch="v2", seed=1,
+                device="cpu", threads=None, ckpt_minutes=5.0, resume=None, init=None, quiet=False)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
-    if args.device == "cuda" and device.type != "cuda":
-        raise SystemExit("error: --device cuda but torch sees no CUDA GPU")
+
+def _device(name):
+    import torch
+    if name == "cuda" and not torch.cuda.is_available():
+        from ._errors import NmrpickError
+        raise NmrpickError("--device cuda asked for, but torch sees no CUDA GPU")
+    use_cuda = name in ("cuda", "auto") and torch.cuda.is_available()
+    return torch.device("cuda" if use_cuda else "cpu")
+
+
+class _Schedule:
+    """Warm-up + cosine learning-rate factor, with an offset and a re-warm-up
+    after resuming from a weights-only file (whose optimiser moments are lost)."""
+
+    def __init__(self, warmup, total):
+        self.warmup, self.total = warmup, total
+        self.offset, self.rewarm = 0, False
+
+    def __call__(self, s):
+        f = _lr_factor(s + self.offset, self.warmup, self.total)
+        return f * min(1.0, (s + 1) / REWARM_STEPS) if self.rewarm else f
+
+    def state(self):
+        return [self.offset, self.rewarm]
+
+
+def _resume(path, model, opt, sched, schedule, device):
+    """Load a checkpoint (exact resume) or a weights-only resume file (re-warmed);
+    return ``(step, losses)``."""
+    import torch
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(ck["model"])
+    start = int(ck["step"])
+    if "optimizer" in ck:
+        schedule.offset, schedule.rewarm = ck.get("lr_offset", [0, False])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        torch.set_rng_state(ck["torch_rng"])
+        if device.type == "cuda" and ck.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        how = ""
+    else:
+        schedule.offset, schedule.rewarm = start, True
+        for g in opt.param_groups:                 # the re-warm-up starts now
+            g["lr"] = g["initial_lr"] * schedule(0)
+        sched.last_epoch, sched._last_lr = 0, [g["lr"] for g in opt.param_groups]
+        how = " (weights only: optimiser re-warmed)"
+    log.info("resumed from %s at step %d%s", path, start, how)
+    return start, list(ck.get("losses", []))
+
+
+class _Log:
+    """``train_log.csv``: one row per step; on resume, rows after the checkpoint are dropped."""
+
+    def __init__(self, out, start, resumed, rank):
+        self.fh = self.writer = None
+        if rank != 0:
+            return
+        path = os.path.join(out, "train_log.csv")
+        append = resumed and os.path.exists(path)
+        if append:
+            with open(path) as fh:
+                rows = fh.read().splitlines()
+            kept = [rows[0]] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= start]
+            with open(path, "w") as fh:
+                fh.write("\n".join(kept) + "\n")
+        self.fh = open(path, "a" if append else "w", newline="")
+        self.writer = csv.writer(self.fh)
+        if not append:
+            self.writer.writerow(["step", "seconds", "lr", "loss", *LOSS_KEYS])
+
+    def row(self, *values):
+        if self.writer:
+            self.writer.writerow(values)
+
+    def flush(self):
+        if self.fh:
+            self.fh.flush()
+
+    def close(self):
+        if self.fh:
+            self.fh.close()
+
+
+def _replica_hashes(model, out, world, rank):
+    """Gather every replica's parameter checksum (DDP): they must all be equal."""
+    import hashlib
+
+    import torch.distributed as dist
+    h = hashlib.sha256()
+    # parameters only: batch-norm running statistics are per replica (DDP
+    # broadcasts rank 0's at each forward; rank 0 saves the weights)
+    for v in model.parameters():
+        h.update(v.detach().cpu().numpy().tobytes())
+    replicas = [None] * world
+    dist.all_gather_object(replicas, h.hexdigest())
+    if rank == 0:
+        with open(os.path.join(out, "replicas.json"), "w") as fh:
+            json.dump(replicas, fh)
+    dist.barrier()
+    dist.destroy_process_group()
+    return replicas
+
+
+def train(**kwargs):
+    """Train the Mask R-CNN on synthetic tiles made on the fly.
+
+    Parameters
+    ----------
+    out : str
+        Output folder: ``checkpoint.pt`` (every ``ckpt_minutes`` and at the
+        end), ``train_log.csv``, ``maskrcnn.pt`` (the final weights).
+    steps : int
+        Total optimiser steps (sets the learning-rate schedule).
+    minutes : float, optional
+        Stop, with a checkpoint, after this many minutes (resume later).
+    batch_size : int
+        Tiles per step and process.
+    lr, weight_decay : float
+        AdamW settings.
+    warmup : int
+        Linear warm-up steps.
+    p_paper, p_realistic : float
+        Fractions of tiles from the paper and realistic recipes; the rest come
+        from the processed recipe.
+    arch : {"v2", "v1"}
+        Network architecture (:data:`nmrpick_ml.model.ARCHS`).
+    seed : int
+    device : {"cpu", "cuda", "auto"}
+    threads : int, optional
+        Torch CPU threads.
+    ckpt_minutes : float
+    resume : str, optional
+        ``"auto"`` (``out/checkpoint.pt``) or a path: a checkpoint (exact resume)
+        or a weights-only resume file (:func:`save_resume`; the optimiser is
+        re-warmed over :data:`REWARM_STEPS` steps).
+    init : str, optional
+        Start from these weights (a state_dict).
+    quiet : bool
+        No progress bar.
+
+    Returns
+    -------
+    TrainResult
+    """
+    unknown = set(kwargs) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"train() got unexpected arguments {sorted(unknown)}")
+    a = dict(DEFAULTS, **kwargs)
+    import torch
+    from .model import ARCHS, build_model, save_weights
+
+    if a["threads"]:
+        torch.set_num_threads(a["threads"])
+    device = _device(a["device"])
     rank, world, distributed = _dist_init(device)
     if distributed and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    os.makedirs(args.out, exist_ok=True)
-    ckpt_path = os.path.join(args.out, "checkpoint.pt")
+    out = a["out"]
+    os.makedirs(out, exist_ok=True)
+    ckpt_path = os.path.join(out, "checkpoint.pt")
 
-    torch.manual_seed(args.seed)
-    from .model import ARCHS
-    arch = ARCHS[getattr(args, "arch", "v1")]
+    torch.manual_seed(a["seed"])
+    arch = ARCHS[a["arch"]]
     model = build_model(arch).to(device)
-    if args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+    if a["init"]:
+        model.load_state_dict(torch.load(a["init"], map_location="cpu", weights_only=True))
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
-    lr_offset = [0, False]      # scheduler step 0 is this global step; re-warm after it
-
-    def lr_lambda(s):
-        f = _lr_factor(s + lr_offset[0], args.warmup, args.steps)
-        return f * min(1.0, (s + 1) / REWARM_STEPS) if lr_offset[1] else f
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
-    start = 0
-    losses = []
-    rewarm_from = None
-    if args.resume:
-        path = ckpt_path if args.resume == "auto" else args.resume
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(ck["model"])
-        start = int(ck["step"])
-        if "optimizer" in ck:
-            lr_offset[:] = list(ck.get("lr_offset", [0, False]))
-            opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
-            torch.set_rng_state(ck["torch_rng"])
-            if device.type == "cuda" and ck.get("cuda_rng"):
-                torch.cuda.set_rng_state_all(ck["cuda_rng"])
-        else:
-            # a weights-only resume file (committed between sessions): the
-            # optimiser's moments are re-estimated during a short warm-up
-            rewarm_from = start
-            lr_offset[:] = [start, True]
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
-        losses = list(ck.get("losses", []))
-        if rank == 0:
-            log.info("resumed from %s at step %d%s", path, start,
-                     " (weights only: optimiser re-warmed)" if rewarm_from is not None else "")
+    opt = torch.optim.AdamW(params, lr=a["lr"], weight_decay=a["weight_decay"])
+    schedule = _Schedule(a["warmup"], a["steps"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    start, losses = 0, []
+    if a["resume"]:
+        path = ckpt_path if a["resume"] == "auto" else a["resume"]
+        start, losses = _resume(path, model, opt, sched, schedule, device)
     net = model
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     model.train()
-
-    log_path = os.path.join(args.out, "train_log.csv")
-    new_log = not (args.resume and os.path.exists(log_path))
-    if not new_log and rank == 0:
-        # drop the rows logged after the checkpoint we resume from
-        with open(log_path) as fh:
-            rows = fh.read().splitlines()
-        kept = [rows[0]] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= start]
-        with open(log_path, "w") as fh:
-            fh.write("\n".join(kept) + "\n")
-    logf = open(log_path, "w" if new_log else "a", newline="") if rank == 0 else None
-    writer = csv.writer(logf) if logf else None
-    if writer and new_log:
-        writer.writerow(["step", "seconds", "lr", "loss", *LOSS_KEYS])
+    tlog = _Log(out, start, bool(a["resume"]), rank)
 
     def checkpoint(step):
         if rank != 0:
             return
         _atomic_save(dict(model=model.state_dict(), optimizer=opt.state_dict(),
-                          scheduler=sched.state_dict(), lr_offset=list(lr_offset), step=step,
+                          scheduler=sched.state_dict(), lr_offset=schedule.state(), step=step,
                           torch_rng=torch.get_rng_state(),
                           cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-                          losses=losses[-2000:], args=json.dumps(vars(args))), ckpt_path)
-        logf.flush()
+                          losses=losses[-2000:], args=json.dumps(a)), ckpt_path)
+        tlog.flush()
 
     bar = None
-    if rank == 0 and not args.quiet:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=args.steps, initial=start, unit="step", dynamic_ncols=True, file=sys.stderr)
-        except ImportError:
-            bar = None
+    if rank == 0 and not a["quiet"]:
+        from tqdm import tqdm
+        bar = tqdm(total=a["steps"], initial=start, unit="step", dynamic_ncols=True, file=sys.stderr)
     t0 = time.time()
     last_ck = t0
     step = start
-    while step < args.steps:
-        images, targets = make_batch(step, rank, args.batch_size, args.seed, args.p_paper,
-                                     p_realistic=getattr(args, "p_realistic", 0.0),
-                                     min_box=arch["min_box"])
+    while step < a["steps"]:
+        images, targets = make_batch(step, rank, a["batch_size"], a["seed"], a["p_paper"],
+                                     p_realistic=a["p_realistic"], min_box=arch["min_box"])
         images = [i.to(device) for i in images]
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         loss_dict = net(images, targets)
@@ -290,18 +372,17 @@ def train(args):
         step += 1
         vals = [float(loss_dict[k].detach()) for k in LOSS_KEYS]
         losses.append(float(loss.detach()))
-        if writer:
-            writer.writerow([step, round(time.time() - t0, 2), f"{sched.get_last_lr()[0]:.3g}",
-                             f"{losses[-1]:.5f}", *(f"{v:.5f}" for v in vals)])
+        tlog.row(step, round(time.time() - t0, 2), f"{sched.get_last_lr()[0]:.3g}",
+                 f"{losses[-1]:.5f}", *(f"{v:.5f}" for v in vals))
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}",
-                            cls=f"{vals[0]:.3f}", mask=f"{vals[2]:.3f}")
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", cls=f"{vals[0]:.3f}",
+                            mask=f"{vals[2]:.3f}")
         now = time.time()
-        if now - last_ck > args.ckpt_minutes * 60:
+        if now - last_ck > a["ckpt_minutes"] * 60:
             checkpoint(step)
             last_ck = now
-        stop = args.minutes is not None and now - t0 > args.minutes * 60
+        stop = a["minutes"] is not None and now - t0 > a["minutes"] * 60
         if distributed:
             # every rank must leave the loop at the same step: rank 0's clock decides
             import torch.distributed as dist
@@ -311,30 +392,14 @@ def train(args):
         if stop:
             break
     checkpoint(step)
-    weights = os.path.join(args.out, "maskrcnn.pt")
+    weights = os.path.join(out, "maskrcnn.pt")
     if rank == 0:
         save_weights(model, weights)
-        logf.close()
+    tlog.close()
     if bar is not None:
         bar.close()
-    replicas = None
-    if distributed:
-        import hashlib
-        import torch.distributed as dist
-        # every replica must end with the same weights: gather their checksums
-        h = hashlib.sha256()
-        # parameters only: batch-norm running statistics are per replica (DDP
-        # broadcasts rank 0's at each forward; rank 0 saves the weights)
-        for v in model.parameters():
-            h.update(v.detach().cpu().numpy().tobytes())
-        replicas = [None] * world
-        dist.all_gather_object(replicas, h.hexdigest())
-        if rank == 0:
-            with open(os.path.join(args.out, "replicas.json"), "w") as fh:
-                json.dump(replicas, fh)
-        dist.barrier()
-        dist.destroy_process_group()
-    return TrainResult(out=args.out, steps=step, losses=losses, checkpoint=ckpt_path,
+    replicas = _replica_hashes(model, out, world, rank) if distributed else None
+    return TrainResult(out=out, steps=step, losses=losses, checkpoint=ckpt_path,
                        weights=weights, seconds=time.time() - t0, replicas=replicas)
 
 
@@ -410,22 +475,10 @@ def ship(checkpoint, calibration_tiles=400, threads=None):
 
 
 def main(argv=None):
-    """Command-line entry (``nmrpick-ml train`` and ``python -m nmrpick_ml.train``)."""
-    args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.export:
-        cfg = ship(args.export, args.calibration_tiles, args.threads)
-        print(f"shipped {cfg['version']}: nmrpick_ml/weights/maskrcnn.pt, config.json "
-              f"(calibration on {cfg['calibration']['n_picks']} picks)")
-        return 0
-    res = train(args)
-    if int(os.environ.get("RANK", "0")) == 0:
-        tail = np.mean(res.losses[-20:]) if res.losses else float("nan")
-        print(f"trained {res.steps} steps in {res.seconds:.0f} s; last loss {tail:.4f}; "
-              f"weights {res.weights}; checkpoint {res.checkpoint}")
-        if res.replicas:
-            print(f"{len(res.replicas)} replicas, identical weights: {len(set(res.replicas)) == 1}")
-    return 0
+    """``python -m nmrpick_ml.train`` (and ``torchrun -m nmrpick_ml.train``): the same
+    click command as ``nmrpick-ml train``."""
+    from .cli import train_command
+    return train_command.main(args=argv, prog_name="nmrpick-ml train", standalone_mode=True)
 
 
 if __name__ == "__main__":

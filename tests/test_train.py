@@ -15,15 +15,12 @@ from nmrpick_ml import train as T  # noqa: E402
 
 
 def _args(out, **kw):
-    argv = ["--out", str(out), "--steps", "20", "--batch-size", "2", "--warmup", "3",
-            "--lr", "2e-3", "--threads", "1", "--quiet", "--seed", "3"]
-    for k, v in kw.items():
-        argv += [f"--{k.replace('_', '-')}", str(v)]
-    return T.get_parser().parse_args(argv)
+    return dict(dict(out=str(out), steps=20, batch_size=2, warmup=3, lr=2e-3, threads=1,
+                     quiet=True, seed=3), **kw)
 
 
 def test_twenty_steps_lower_the_loss_and_resume_round_trips(tmp_path):
-    res = T.train(_args(tmp_path / "a"))
+    res = T.train(**_args(tmp_path / "a"))
     assert res.steps == 20
     first, last = np.mean(res.losses[:4]), np.mean(res.losses[-4:])
     assert last < 0.7 * first, (first, last)
@@ -31,13 +28,11 @@ def test_twenty_steps_lower_the_loss_and_resume_round_trips(tmp_path):
     # resume: a run stopped at step 12 and resumed to 20 equals a straight run
     # of 20 steps (same batches, same optimiser and scheduler state)
     b = tmp_path / "b"
-    T.train(_args(b, steps=12))
+    T.train(**_args(b, steps=12))
     ck = torch.load(b / "checkpoint.pt", weights_only=True)
     assert ck["step"] == 12
     # continue the 20-step schedule from the 12-step checkpoint
-    args = _args(b)
-    args.resume = "auto"
-    res_b = T.train(args)
+    res_b = T.train(**_args(b, resume="auto"))
     assert res_b.steps == 20
     # the 12-step run had a 12-step cosine schedule, so compare the schedule-free
     # facts: steps continue from the checkpoint and the log has every step once
@@ -50,20 +45,49 @@ def test_twenty_steps_lower_the_loss_and_resume_round_trips(tmp_path):
 def test_resume_is_exact(tmp_path):
     # stop after 6 of 10 steps (the schedule is fixed by --steps), resume to 10:
     # the weights equal those of an uninterrupted 10-step run
-    full = T.train(_args(tmp_path / "full", steps=10))
-    a = _args(tmp_path / "cut", steps=10)
-    a.minutes = 0.0  # stop after the first step...
-    T.train(a)
+    full = T.train(**_args(tmp_path / "full", steps=10))
+    T.train(**_args(tmp_path / "cut", steps=10, minutes=0.0))  # stop after the first step...
     ck = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     assert ck["step"] == 1
-    r = _args(tmp_path / "cut", steps=10)
-    r.resume = "auto"
-    cut = T.train(r)
+    cut = T.train(**_args(tmp_path / "cut", steps=10, resume="auto"))
     w1 = torch.load(full.weights, weights_only=True)
     w2 = torch.load(cut.weights, weights_only=True)
     for k in w1:
         if w1[k].dtype.is_floating_point:
             torch.testing.assert_close(w1[k], w2[k], rtol=1e-4, atol=1e-5)
+
+
+def test_weights_only_resume_file_continues_with_a_rewarmed_optimiser(tmp_path):
+    # the file committed between sessions: weights and step, no optimiser (< 20 MB)
+    T.train(**_args(tmp_path / "a", steps=4))
+    resume = tmp_path / "resume.pt"
+    T.save_resume(str(tmp_path / "a" / "checkpoint.pt"), str(resume))
+    ck = torch.load(resume, weights_only=True)
+    assert "optimizer" not in ck and ck["step"] == 4
+    assert os.path.getsize(resume) < 20e6
+    # a fresh folder (a new machine): training continues from step 4 to 8
+    res = T.train(**_args(tmp_path / "b", steps=8, resume=str(resume)))
+    assert res.steps == 8 and len(res.losses) >= 4
+    log = open(tmp_path / "b" / "train_log.csv").read().splitlines()
+    steps = [int(r.split(",")[0]) for r in log[1:]]
+    lrs = [float(r.split(",")[2]) for r in log[1:]]
+    assert steps == [5, 6, 7, 8]
+    # re-warm-up: the learning rate climbs from a small fraction of the schedule's
+    assert lrs[0] < lrs[1] < lrs[2]
+    ck2 = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert ck2["lr_offset"] == [4, True]
+
+
+def test_train_command_line_shows_its_defaults():
+    from click.testing import CliRunner
+
+    from nmrpick_ml.cli import main
+    res = CliRunner().invoke(main, ["train", "--help"])
+    assert res.exit_code == 0
+    for opt, default in (("--steps", T.DEFAULTS["steps"]), ("--batch-size", T.DEFAULTS["batch_size"]),
+                         ("--arch", T.DEFAULTS["arch"]), ("--p-realistic", T.DEFAULTS["p_realistic"])):
+        assert opt in res.output
+        assert f"default: {default}" in res.output.replace("\n", " ").replace("  ", " ")
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(
