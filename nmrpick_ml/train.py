@@ -417,13 +417,15 @@ def export_weights(checkpoint, dest_dir=None, extra_config=None):
     """
     import torch
     from .files import atomic_write_text, transaction
-    from .model import ARCH, build_model, save_weights
+    from .model import ARCHS, build_model, save_weights
     dest_dir = dest_dir or os.path.join(os.path.dirname(__file__), "weights")
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state = ck["model"] if "model" in ck else ck
-    model = build_model()
+    # the architecture the checkpoint was trained with (v1 before it was recorded)
+    arch = ARCHS[json.loads(ck.get("args", "{}")).get("arch", "v1") if "model" in ck else "v1"]
+    model = build_model(arch)
     model.load_state_dict(state)
-    cfg = dict(arch=ARCH, tile=ARCH["tile"], classes=["background", "peak"],
+    cfg = dict(arch=arch, tile=arch["tile"], classes=["background", "peak"],
                normalisation="asinh(z), asinh(z/10), asinh(z/100); z = data / max(noise, 1e-4 max|data|)",
                score_thresh=0.5, mask_thresh=0.5)
     if "step" in ck:

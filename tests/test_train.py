@@ -72,8 +72,11 @@ def test_weights_only_resume_file_continues_with_a_rewarmed_optimiser(tmp_path):
     steps = [int(r.split(",")[0]) for r in log[1:]]
     lrs = [float(r.split(",")[2]) for r in log[1:]]
     assert steps == [5, 6, 7, 8]
-    # re-warm-up: the learning rate climbs from a small fraction of the schedule's
-    assert lrs[0] < lrs[1] < lrs[2]
+    # re-warm-up: the schedule's learning rate times (k + 1) / REWARM_STEPS after k steps
+    expected = [2e-3 * T._lr_factor(4 + k, 3, 8) * min(1.0, (k + 1) / T.REWARM_STEPS)
+                for k in range(1, 5)]
+    np.testing.assert_allclose(lrs, expected, rtol=0.01)
+    assert lrs[0] < 0.05 * 2e-3 * T._lr_factor(5, 3, 8)
     ck2 = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert ck2["lr_offset"] == [4, True]
 
