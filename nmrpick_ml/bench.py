@@ -435,11 +435,11 @@ def _pick_model(spec, weights, negative, info=None):
 
 
 def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra", outdir=None,
-                  spectra=SPECTRA, name="spectra"):
+                  spectra=SPECTRA, report="spectra"):
     """Ours beside nmrglue (at its best threshold per file) on the benchmark spectra, one run.
 
     Also the score reliability table over all our picks, matched to any true peak.
-    ``spectra=PROCESSED_SPECTRA, name="spectra_processed"`` runs the processed set.
+    ``spectra=PROCESSED_SPECTRA, report="spectra_processed"`` runs the processed set.
     """
     import tempfile
     from .io import read_spectrum, write_table
@@ -496,7 +496,7 @@ def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra
            "\n## Score reliability (all our picks; true = matched to any true peak of the right sign)\n",
            metrics.format_table([(f"{lo:.1f}-{hi:.1f}", n_, ms, fr) for lo, hi, n_, ms, fr in rel],
                                 ["score", "picks", "mean score", "fraction true"])]
-    return write_report(name, "\n".join(txt) + "\n", outdir)
+    return write_report(report, "\n".join(txt) + "\n", outdir)
 
 
 #: How each real list can be scored (see shared/realdata/README.md).

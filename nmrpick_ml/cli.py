@@ -639,7 +639,7 @@ def bench_command(baseline, model_bench, spectra, processed, real, data_dir, spe
         bench.bench_model(weights, n=n_tiles, command=cmd, outdir=outdir)
     if spectra and processed:
         bench.bench_spectra(weights, outdir=outdir, spectra=bench.PROCESSED_SPECTRA,
-                            name="spectra_processed", command="nmrpick-ml bench --spectra --processed")
+                            report="spectra_processed", command="nmrpick-ml bench --spectra --processed")
     elif spectra:
         bench.bench_spectra(weights, outdir=outdir)
     if real:
