@@ -67,7 +67,7 @@ them and blew up the RPN loss). Final mean loss over the last 100 steps: {final_
   merged: see the recall by nearest-neighbour distance below.
 - Peaks under about 5 sigma: recall falls quickly below 10 sigma (table below), as it must.
 - Narrow lines (typical FWHH under 2.5 points) and very broad ones (over 16 points) are handled by
-  resampling the spectrum in `pick` (`nmrpick_ml._maskrcnn.LW_LOW`/`LW_HIGH`), not by the network;
+  resampling the spectrum in `pick` (`nmrpick_ml.resample.LW_LOW`/`LW_HIGH`), not by the network;
   crowded narrow lines are its weakest case (see the recall by nearest-neighbour distance).
 - It was trained on synthetic spectra only; the real spectra in `benchmarks/results/real.md` are few.
 - 2D only; no multiplets or J-resolved structure are modelled (each component is a peak).

@@ -9,6 +9,8 @@ result is an empty, well-typed table and no other IndexError is masked.
 import numpy as np
 import nmrglue as ng
 
+__all__ = ["pick_nmrglue", "classical_peaks", "NMRGLUE_DTYPE"]
+
 #: Columns of nmrglue's table for a 2D pick with est_params and cluster.
 NMRGLUE_DTYPE = np.dtype([("Y_AXIS", "f8"), ("X_AXIS", "f8"), ("cID", "i8"),
                           ("Y_LW", "f8"), ("X_LW", "f8"), ("VOL", "f8")])
@@ -54,3 +56,25 @@ def pick_nmrglue(data, pthres, nthres=None, *, table=True):
     for name in NMRGLUE_DTYPE.names:
         out[name] = rec[name]
     return out.view(np.recarray)
+
+
+def classical_peaks(data, pthres, nthres=None, *, noise=None):
+    """nmrglue's threshold picks as :class:`~nmrpick_ml.peaks.Peaks`.
+
+    Positions, widths (FWHH, points), volumes and cluster ids are nmrglue's;
+    HEIGHT is the data at the rounded centre; every SCORE is 1.0 (threshold
+    picks carry no confidence of their own).
+
+    Parameters
+    ----------
+    data : ndarray of shape (N1, N2)
+    pthres : float
+    nthres : float, optional
+        A negative value; None picks no negative peaks.
+    noise : float, optional
+        The noise the thresholds came from (kept in the result).
+    """
+    from .peaks import Peaks
+    return Peaks.from_records(pick_nmrglue(data, pthres, nthres), data, score=1.0,
+                              method="nmrglue", noise=noise, pthres=float(pthres),
+                              nthres=None if nthres is None else float(nthres))

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._noise import estimate_noise
+from ._refine import half_width
 
 __all__ = ["measure", "measure_fwhh", "load_real", "realism_table"]
 
@@ -61,22 +62,14 @@ def _half_width(profile, i):
     """FWHH (points) of the peak at sample ``i`` of a 1D profile, or nan.
 
     Half height is half of the apex (log-parabola through the 3 samples around
-    ``i``); the crossings on each side are found by walking out from ``i`` and
-    interpolated linearly between the samples that straddle half height.
+    ``i``); the crossings on each side are :func:`nmrpick_ml._refine.half_width`'s
+    (walking out from ``i``, linear interpolation), here without the neighbour
+    stop and nan where a side runs into the border.
     """
-    half = 0.5 * _apex(profile, i)
-    n = len(profile)
-    edges = []
-    for step in (-1, 1):
-        j = i
-        while 0 <= j + step < n and profile[j + step] >= half:
-            j += step
-        k = j + step
-        if not 0 <= k < n:
-            return np.nan                       # the peak runs into the border
-        v0, v1 = float(profile[j]), float(profile[k])
-        edges.append(j + step * (v0 - half) / (v0 - v1))
-    width = float(edges[1] - edges[0])
+    w = half_width(profile, float(i), _apex(profile, i), neighbours=False, one_sided=False)
+    if w is None:
+        return np.nan                           # the peak runs into the border
+    width = float(w)
     if width < NARROW:
         # sub-2-point lines: linear interpolation is unreliable (it can collapse to
         # ~0 when the apex lies between two samples); use the 3-point Gaussian width
@@ -511,7 +504,7 @@ def realism_table(realdata_root, n_synth=200, seed=0, n_whole=3):
     notes = [
         "",
         "Linewidths outside the recipe's range are not learnt but handled by `pick`, which "
-        "resamples such an axis to the trained range (`nmrpick_ml._maskrcnn.resample_factors`).\n\n"
+        "resamples such an axis to the trained range (`nmrpick_ml.resample.resample_factors`).\n\n"
         "Method (`nmrpick_ml._realism.measure`, same code for real and synthetic): noise = "
         "`estimate_noise(data, floor=0)` for real spectra (the default 1e-4·max floor would cap SNR "
         "at 10000), the true noise for synthetic ones (`estimate_noise` overestimates it, up to ~10x, "

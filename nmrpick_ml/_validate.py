@@ -1,4 +1,4 @@
-"""Shared input checks and the peak-table schema of nmrpick-ml.
+"""Shared input checks of nmrpick-ml (the peak-table schema is in ``peaks.py``).
 
 Every check names the parameter, the rule and the value it received, and
 raises :class:`~nmrpick_ml.NmrpickError` (a ValueError) for a bad value or
@@ -10,24 +10,7 @@ import numbers
 import numpy as np
 
 from ._errors import NmrpickError
-
-#: Columns of the peak table that :func:`nmrpick_ml.pick` returns, in order.
-#: Points are 0-based array indices (axis 0 = Y = indirect, axis 1 = X =
-#: direct), linewidths are full widths at half height.
-PEAK_DTYPE = np.dtype([
-    ("Y_AXIS", "f8"),    # position along axis 0, points (0-based)
-    ("X_AXIS", "f8"),    # position along axis 1, points (0-based)
-    ("cID", "i8"),       # cluster id (peaks whose footprints touch share it)
-    ("Y_LW", "f8"),      # FWHH along axis 0, points
-    ("X_LW", "f8"),      # FWHH along axis 1, points
-    ("VOL", "f8"),       # volume estimate, data units x points^2
-    ("Y_PPM", "f8"),     # position along axis 0, ppm
-    ("X_PPM", "f8"),     # position along axis 1, ppm
-    ("Y_LW_HZ", "f8"),   # FWHH along axis 0, Hz
-    ("X_LW_HZ", "f8"),   # FWHH along axis 1, Hz
-    ("HEIGHT", "f8"),    # data value at the rounded peak centre
-    ("SCORE", "f8"),     # confidence 0..1 (1.0 for threshold picks)
-])
+from .peaks import PEAK_DTYPE, empty_table
 
 
 def check_spectrum(data, name="data"):
@@ -175,4 +158,4 @@ def as_peak_records(peaks, name="peaks"):
 
 def empty_peaks():
     """A zero-row peak table with the full :data:`PEAK_DTYPE`."""
-    return np.zeros(0, dtype=PEAK_DTYPE).view(np.recarray)
+    return empty_table()

@@ -58,27 +58,25 @@ def write_report(name, text, outdir=None):
 # ------------------------------------------------------------------ tiles
 
 
-def run_tiles(model, tiles, batch_size=8):
+def run_tiles(picker, tiles, batch_size=8):
     """Pick synthetic tiles exactly as whole-spectrum picking does.
 
     Each tile is a spectrum of its own, picked by the same engine as
     :func:`nmrpick_ml.pick` with default settings (robust noise, threshold
     ``MODEL_SNR`` x noise, resampling, network, post-processing); scores are
     kept down to the network's floor (0.05) so that precision-recall curves can
-    be drawn. Returns one dict per tile: ``centre``, ``fwhh``, ``height``,
-    ``score`` and ``box`` (the half-height box of each peak).
+    be drawn (:func:`nmrpick_ml.picker.detect_each`). Returns one dict per
+    tile: ``centre``, ``fwhh``, ``height``, ``score`` and ``box`` (the
+    half-height box of each peak).
     """
-    from ._maskrcnn import detect
     from ._refine import half_height_box
-    from .pick import MODEL_SNR
+    from .picker import as_picker, detect_each
     out = []
-    for t in tiles:
-        noise = estimate_noise(t.data)
-        d = detect(t.data, model=model, noise=noise, pthres=MODEL_SNR * noise, nthres=None,
-                   batch_size=batch_size)
-        d["box"] = (np.array([half_height_box(c, w, t.data.shape) for c, w in zip(d["centre"], d["fwhh"])])
-                    .reshape(-1, 4))
-        out.append(d)
+    for t, p in zip(tiles, detect_each(as_picker(picker), [t.data for t in tiles],
+                                       batch_size=batch_size)):
+        box = np.array([half_height_box(c, w, t.data.shape) for c, w in zip(p.centre, p.fwhh)])
+        out.append(dict(centre=p.centre, fwhh=p.fwhh, height=p.height, score=p.score,
+                        volume=p.volume, box=box.reshape(-1, 4)))
     return out
 
 
@@ -156,59 +154,18 @@ def realistic_tiles(model, n=1000, seed=BENCH_SEED, score_threshold=0.5, batch_s
     return out
 
 
-def _isotonic(y, w):
-    """Pool-adjacent-violators: the non-decreasing fit to y with weights w."""
-    vals, wts, sizes = [], [], []
-    for yi, wi in zip(y, w):
-        vals.append(yi), wts.append(wi), sizes.append(1)
-        while len(vals) > 1 and vals[-2] > vals[-1]:
-            v = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / (wts[-2] + wts[-1])
-            wts[-2] += wts[-1]
-            sizes[-2] += sizes[-1]
-            vals[-2] = v
-            vals.pop(), wts.pop(), sizes.pop()
-    return np.repeat(vals, sizes)
-
-
-def fit_calibration(model, n=400, seed=BENCH_SEED + 7, knots=20):
-    """Score calibration on ``n`` realistic tiles (seeds apart from every benchmark):
-    isotonic fit of P(pick is a true peak) against the raw network score, kept as
-    ``knots`` points of a monotone table for ``config.json``."""
-    saved = getattr(model, "config", {})
-    model.config = {k: v for k, v in saved.items() if k != "calibration"}
-    try:
-        tiles = [synth.make_spectrum((128, 128), synth.REALISTIC, seed=[seed, i]) for i in range(n)]
-        res = run_tiles(model, tiles)
-    finally:
-        model.config = saved
-    scores, true = [], []
-    for t, r in zip(tiles, res):
-        pos = (t.amp > 0) & np.all((t.centre >= -0.5) & (t.centre < 127.5), axis=1)
-        m = metrics.match_peaks(r["centre"], t.centre[pos], t.fwhh[pos])
-        scores.extend(r["score"])
-        true.extend(np.array(m.status) == "tp")
-    order = np.argsort(scores)
-    s_sorted = np.asarray(scores)[order]
-    fit = _isotonic(np.asarray(true, float)[order], np.ones(len(order)))
-    qs = np.unique(np.quantile(s_sorted, np.linspace(0, 1, knots)))
-    cal = np.interp(qs, s_sorted, fit)
-    raw = np.concatenate([[0.0], qs, [1.0]])
-    cal = np.concatenate([[0.0], cal, [max(cal[-1], fit[-1])]])
-    cal = np.maximum.accumulate(cal)
-    return {"raw": [round(float(v), 5) for v in raw], "calibrated": [round(float(v), 5) for v in cal],
-            "fitted_on": f"{n} realistic tiles, seed [{seed}, i]", "n_picks": int(len(scores))}
-
-
-def tile_speed(model, batch_sizes=(1, 4, 8, 16), n=64, seed=BENCH_SEED):
+def tile_speed(picker, batch_sizes=(1, 4, 8, 16), n=64, seed=BENCH_SEED):
     """Inference time per tile (network only) at several batch sizes."""
-    from .model import noise_scale, normalise, predict_tiles
+    from .calibration import network_floor
+    from .normalise import noise_scale, normalise
     tiles = [synth.make_spectrum((128, 128), synth.REALISTIC, seed=[seed, 3, i]) for i in range(n)]
-    x = np.stack([normalise(t.data, noise_scale(t.data, estimate_noise(t.data))) for t in tiles])
-    predict_tiles(model, x[:8], batch_size=8)  # warm-up
+    x = [normalise(t.data, noise_scale(t.data, estimate_noise(t.data))) for t in tiles]
+    floor = network_floor(picker.score_threshold, picker.calibration)
+    picker.engine.run(x[:8], floor, batch_size=8)  # warm-up
     rows = []
     for b in batch_sizes:
         t0 = time.perf_counter()
-        predict_tiles(model, x, batch_size=b)
+        picker.engine.run(x, floor, batch_size=b)
         rows.append((b, 1000 * (time.perf_counter() - t0) / n))
     return rows
 
@@ -216,15 +173,15 @@ def tile_speed(model, batch_sizes=(1, 4, 8, 16), n=64, seed=BENCH_SEED):
 def bench_model(model=None, n=1000, seed=BENCH_SEED, command="nmrpick-ml bench --model", outdir=None):
     """Write ``model.md``: the paper protocol, realistic tiles, speed and size."""
     import torch
-    from .model import load_model, weights_path
-    if model is None or isinstance(model, str):
-        model = load_model(model)
-    thr = float(getattr(model, "config", {}).get("score_thresh", 0.5))
+    from .picker import as_picker
+    from .shipped import weights_path
+    model = as_picker(model)
+    thr = model.score_threshold
     t0 = time.time()
     p = paper_protocol(model, n=n, seed=seed, score_threshold=thr)
     r = realistic_tiles(model, n=n, seed=seed, score_threshold=thr)
     speed = tile_speed(model)
-    n_par = sum(q.numel() for q in model.parameters())
+    n_par = sum(q.numel() for q in model.engine.network.parameters())
     wpath = os.fspath(weights_path())
     size_mb = os.path.getsize(wpath) / 1e6 if os.path.exists(wpath) else float("nan")
     ft = metrics.format_table
@@ -425,13 +382,15 @@ def bench_synth(command="nmrpick-ml bench --synth", outdir=None):
     return write_report("synth_speed", txt, outdir)
 
 
-def _pick_model(spec, weights, negative, info=None):
+def _pick_model(spec, weights, negative):
     """Ours as a user runs it: default threshold (``MODEL_SNR`` x noise, and its
-    negative for signed spectra)."""
-    from .pick import noise_threshold, pick
+    negative for signed spectra), the noise estimated once. Returns the table
+    and the :class:`~nmrpick_ml.peaks.Peaks` (what was used)."""
+    from .picking import find_peaks, noise_threshold
     noise, thr = noise_threshold(spec.data, method="maskrcnn")
-    return pick(spec.dic, spec.data, spec.uc, method="maskrcnn", model=weights, pthres=thr,
-                nthres=-thr if negative else None, info=info)
+    found = find_peaks(spec.data, noise=noise, method="maskrcnn", model=weights, pthres=thr,
+                       nthres=-thr if negative else None)
+    return found.to_table(spec.uc), found
 
 
 def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra", outdir=None,
@@ -443,18 +402,17 @@ def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra
     """
     import tempfile
     from .io import read_spectrum, write_table
-    from .pick import _get_model
+    from .picker import as_picker
     folder = folder or tempfile.mkdtemp(prefix="nmrpick_bench_")
     specs = make_spectra(folder, spectra)
-    _get_model(weights, "cpu")  # load once, outside the timings
+    weights = as_picker(weights)  # load once, outside the timings
     rows, speed = [], []
     scores_all, true_all = [], []
     for name, path, sim, neg in specs:
         # ours, end to end: read, pick, refine, write
         t0 = time.perf_counter()
         spec = read_spectrum(path)
-        info = {}
-        peaks = _pick_model(spec, weights, neg, info)
+        peaks, found = _pick_model(spec, weights, neg)
         write_table(os.path.join(folder, name + ".tab"), peaks, spec)
         t_ours = time.perf_counter() - t0
         m = score(peaks, sim)
@@ -475,7 +433,7 @@ def bench_spectra(weights=None, folder=None, command="nmrpick-ml bench --spectra
         rows.append((name, "difference in F1", float("nan"), float("nan"), m.f1 - mb.f1,
                      float("nan"), float("nan"), float("nan")))
         speed.append((name, "x".join(map(str, spec.data.shape)), len(sim.amp), len(peaks), t_ours,
-                      dtb, t_ours / dtb, info.get("n_tiles"), "x".join(f"{f:g}" for f in info.get("factors", []))))
+                      dtb, t_ours / dtb, found.n_tiles, "x".join(f"{f:g}" for f in found.factors)))
     rel = metrics.reliability_table(np.array(scores_all), np.array(true_all), bins=10)
     what = ("`nmrpick_ml.bench.SPECTRA` written by `simulate` (crowded regions, t1 ridges, "
             "correlated noise, weak and signed peaks)" if spectra is SPECTRA else
@@ -527,8 +485,10 @@ def bench_real(weights=None, root=None, command="nmrpick-ml bench --real", outdi
     """Ours and nmrglue (best threshold against the list) on the real spectra."""
     import json
     import pandas as pd
-    from ._maskrcnn import typical_fwhh
     from .io import read_spectrum
+    from .picker import as_picker
+    from .resample import typical_fwhh
+    weights = as_picker(weights)
     root = root or realdata_root()
     if root is None:
         raise FileNotFoundError("../shared/realdata not found beside the repository")
@@ -553,8 +513,7 @@ def bench_real(weights=None, root=None, command="nmrpick-ml bench --real", outdi
             true_fw = np.tile(2 * np.array(pts), (len(true), 1))
         negative = bool((spec.data < -20 * noise).any())
         t0 = time.perf_counter()
-        info = {}
-        ours = _pick_model(spec, weights, negative, info)
+        ours, found = _pick_model(spec, weights, negative)
         t_ours = time.perf_counter() - t0
 
         def evaluate(peaks):
@@ -579,7 +538,7 @@ def bench_real(weights=None, root=None, command="nmrpick-ml bench --real", outdi
                          m.f1 if complete else float("nan"), m.median_centre_error, dt))
         rows.append((name, "", "", "typical FWHH (pts) / resampling", "",
                      float(fw[0]), float(fw[1]), float("nan"), float("nan"),
-                     "x".join(f"{f:.3g}" for f in info.get("factors", []))))
+                     "x".join(f"{f:.3g}" for f in found.factors)))
     notes = "\n".join(f"- `{k}`: {v[0]} list; {v[1]}." for k, v in REAL_NOTES.items())
     txt = [f"# Real spectra against their reference lists\n\n{_header(command, 'n/a')}",
            "Spectra and lists from `../shared/realdata` (read in place; provenance and licences there). "
@@ -604,7 +563,7 @@ import resource, sys, time
 import torch
 torch.set_num_threads(int(sys.argv[3]))
 from nmrpick_ml.io import read_spectrum
-from nmrpick_ml.pick import pick, noise_threshold
+from nmrpick_ml import pick
 spec = read_spectrum(sys.argv[1])
 w = None if sys.argv[2] == '-' else sys.argv[2]
 t0 = time.perf_counter()
@@ -635,10 +594,11 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
     import sys
     import tempfile
     from .io import read_spectrum, write_table
-    from .pick import _get_model
+    from .picker import as_picker
     import torch
     folder = folder or tempfile.mkdtemp(prefix="nmrpick_speed_")
-    _get_model(weights, "cpu")
+    weights_path = weights
+    weights = as_picker(weights)
     rows = []
     for i, (shape, n) in enumerate(SPEED_SET):
         sim = _simulate_sparse(shape, n, 300 + i)
@@ -646,21 +606,20 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
         synth.write_spectrum(path, sim, truth=False)
         t0 = time.perf_counter()
         spec = read_spectrum(path)
-        info = {}
-        peaks = _pick_model(spec, weights, False, info)
+        peaks, found = _pick_model(spec, weights, False)
         write_table(os.path.join(folder, f"speed_{i}.tab"), peaks, spec)
         t_ours = time.perf_counter() - t0
         noise = estimate_noise(spec.data)
         _, t_ng = _nmrglue_pick(spec.data, noise, 8, False)
         occupied = 512 * 1024 / (shape[0] * shape[1])
-        rows.append(("x".join(map(str, shape)), n, f"{occupied:.0%}", info["n_tiles"], len(peaks),
+        rows.append(("x".join(map(str, shape)), n, f"{occupied:.0%}", found.n_tiles, len(peaks),
                      t_ours, t_ng, t_ours / t_ng))
     # peak memory: 4096 x 4096, 500 peaks over the whole area
     sim = synth.simulate(shape=(4096, 4096), n_peaks=500, seed=399, crowded=False)
     big = os.path.join(folder, "mem_4096.ft2")
     synth.write_spectrum(big, sim, truth=False)
     del sim
-    p = subprocess.run([sys.executable, "-c", _MEM_SCRIPT, big, weights or "-",
+    p = subprocess.run([sys.executable, "-c", _MEM_SCRIPT, big, weights_path or "-",
                         str(torch.get_num_threads())], capture_output=True, text=True, timeout=1800)
     if p.returncode != 0:
         raise RuntimeError(p.stderr[-2000:])

@@ -26,7 +26,7 @@ from ._version import __version__
 #: Exit status: success, internal error (a bug: traceback), bad input or usage.
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
-# kept in step with nmrpick_ml.pick.METHODS and nmrpick_ml.io.TABLE_FORMATS
+# kept in step with nmrpick_ml.picking.METHODS and nmrpick_ml.io.TABLE_FORMATS
 # (a test checks it) so that --help need not import numpy/nmrglue
 _METHODS = ("nmrglue", "maskrcnn")
 #: Picking method of `nmrpick-ml SPECTRUM` when --method is not given.
@@ -349,10 +349,9 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
     """
     from ._validate import check_spectrum, is_constant
     from .io import read_spectrum, write_table
-    from .pick import noise_threshold, pick
+    from .picking import find_peaks, noise_threshold
 
     t0 = time.perf_counter()
-    info = {}
     bar = _TileBar(os.path.basename(os.path.normpath(str(inp)))) if opts.get("progress") else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -363,15 +362,16 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
                 noise, pthres = noise_threshold(data, opts["snr"], method=opts["method"])
                 if opts["threshold"] is not None:
                     pthres = opts["threshold"]
-                if is_constant(data):             # pick() warns and returns no peaks
+                if is_constant(data):             # find_peaks warns and returns no peaks
                     pthres_arg, nthres = None, None
                 else:
                     pthres_arg, nthres = pthres, (-pthres if opts["negative"] else None)
-                peaks = pick(spec.dic, data, spec.uc, pthres=pthres_arg, nthres=nthres,
-                             snr=opts["snr"], method=opts["method"],
-                             score_threshold=opts["score_threshold"], tile=opts["tile"],
-                             overlap=opts["overlap"], device=opts["device"],
-                             model=opts["model"], progress=bar, info=info)
+                found = find_peaks(data, noise=noise, pthres=pthres_arg, nthres=nthres,
+                                   snr=opts["snr"], method=opts["method"],
+                                   score_threshold=opts["score_threshold"], tile=opts["tile"],
+                                   overlap=opts["overlap"], device=opts["device"],
+                                   model=opts["model"], progress=bar)
+                peaks = found.to_table(spec.uc)
             except NmrpickError as exc:           # name the file in the API's message
                 raise NmrpickError(f"{inp}: {exc}") from None
             finally:
@@ -386,17 +386,17 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
             if raise_errors:
                 raise
             return {"input": str(inp), "error": str(exc)}
-    factors = info.get("factors")
+    factors = found.factors
     return {
         "input": str(inp), "output": str(out), "format": fmt, "n_peaks": int(len(peaks)),
         "noise": float(noise), "threshold": float(pthres),
         "negative_threshold": None if nthres is None else float(nthres),
         "time_s": round(time.perf_counter() - t0, 4), "method": opts["method"],
-        # from pick(info=...) on the model path; threshold picks use no model
-        "model_version": info.get("model_version"),
+        # what the picker used (threshold picks use no model, tiles or resampling)
+        "model_version": found.model_version,
         "resample_factors": None if factors is None else [float(f) for f in factors],
-        "n_tiles": info.get("n_tiles"),
-        "score_threshold": info.get("score_threshold", opts["score_threshold"]),
+        "n_tiles": found.n_tiles,
+        "score_threshold": found.score_threshold,
         "plot": opts.get("plot"),
         "plane": spec.plane, "shape": list(spec.data.shape), "labels": list(spec.labels),
         "ppm_limits": [list(lim) for lim in spec.ppm_limits()], "input_format": spec.format,

@@ -49,6 +49,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ._errors import NmrpickError
+from ._validate import check_number
 
 __all__ = [
     "box_iou",
@@ -141,17 +142,6 @@ def _as_points(value, name, n=None):
     if not np.all(np.isfinite(arr)):
         raise NmrpickError(f"`{name}` must be finite; got NaN or Inf")
     return arr
-
-
-def _check_threshold(value, name, lo=0.0, hi=1.0, lo_open=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{name}` must be a number; got {type(value).__name__}")
-    value = float(value)
-    ok = (value > lo if lo_open else value >= lo) and value <= hi
-    if not ok or not math.isfinite(value):
-        left = "(" if lo_open else "["
-        raise NmrpickError(f"`{name}` must be in {left}{lo}, {hi}]; got {value}")
-    return value
 
 
 def _ratio(num, den, perfect):
@@ -264,7 +254,7 @@ def match_detections(pred_boxes, scores, true_boxes, iou_threshold=0.5, *,
     pred = _as_boxes(pred_boxes, "pred_boxes")
     true = _as_boxes(true_boxes, "true_boxes")
     scores = _as_vector(scores, "scores", len(pred))
-    iou_threshold = _check_threshold(iou_threshold, "iou_threshold")
+    iou_threshold = check_number(iou_threshold, "iou_threshold", low=0, low_open=True, high=1)
     if (pred_labels is None) != (true_labels is None):
         raise NmrpickError("give both `pred_labels` and `true_labels`, or neither")
     iou = box_iou(pred, true)
@@ -468,7 +458,7 @@ def pool_detections(preds, truths, iou_threshold=0.5, score_threshold=None):
     if len(preds) != len(truths):
         raise NmrpickError(f"`preds` and `truths` must have one entry per image each; "
                            f"got {len(preds)} and {len(truths)}")
-    iou_threshold = _check_threshold(iou_threshold, "iou_threshold")
+    iou_threshold = check_number(iou_threshold, "iou_threshold", low=0, low_open=True, high=1)
     if score_threshold is not None:
         if isinstance(score_threshold, bool) or not isinstance(
                 score_threshold, (int, float, np.integer, np.floating)) \
@@ -745,8 +735,8 @@ def match_peaks(pred_pos, true_pos, true_fwhh, pred_sign=None, true_sign=None,
     if np.any(fwhh <= 0):
         raise NmrpickError("`true_fwhh` must be > 0 everywhere; got "
                            f"min {float(fwhh.min())}")
-    tol_factor = _check_threshold(tol_factor, "tol_factor", 0.0, math.inf)
-    min_tol = _check_threshold(min_tol, "min_tol", 0.0, math.inf, lo_open=False)
+    tol_factor = check_number(tol_factor, "tol_factor", low=0, low_open=True)
+    min_tol = check_number(min_tol, "min_tol", low=0)
     if (pred_sign is None) != (true_sign is None):
         raise NmrpickError("give both `pred_sign` and `true_sign`, or neither")
     psign = tsign = None

@@ -11,20 +11,16 @@ imports it lazily.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from importlib import resources
 
-import numpy as np
 import torch
-from torch import nn
 
 from ._errors import ModelIntegrityError, NmrpickError
-from ._noise import NOISE_FLOOR_FRACTION
+from .normalise import noise_scale, normalise  # noqa: F401  (re-exported: train.py uses them)
+from .shipped import check_shipped, model_config, sha256_file, weights_path
 
-__all__ = ["ARCH", "ARCH_V2", "ARCHS", "build_model", "normalise", "load_model", "save_weights", "predict_tiles",
-           "weights_path", "model_config", "TILE"]
+__all__ = ["ARCH", "ARCH_V2", "ARCHS", "build_model", "normalise", "noise_scale", "load_network",
+           "load_model", "save_weights", "torch_device", "weights_path", "model_config", "TILE"]
 
 TILE = 128
 
@@ -119,116 +115,46 @@ def build_model(arch=None):
     return model
 
 
-def noise_scale(data, noise=None):
-    """The scale that :func:`normalise` divides by: the noise, floored.
-
-    ``noise`` (from :func:`nmrpick_ml._noise.estimate_noise` of the *whole*
-    spectrum) is floored at ``1e-4 * max|data|`` so that noise-free spectra
-    (the paper's protocol) work too.
-    """
-    peak = float(np.max(np.abs(data))) if np.size(data) else 0.0
-    if noise is None:
-        from ._noise import estimate_noise
-        noise = estimate_noise(data)
-    s = max(float(noise), NOISE_FLOOR_FRACTION * peak)
-    return s if s > 0 else 1.0
-
-
-def normalise(data, noise):
-    """Network input from spectrum data in noise units (the one normalisation).
-
-    The data are divided by the noise scale of the whole spectrum (so the file's
-    arbitrary intensity scale drops out) and compressed with a signed asinh at
-    three scales, one per channel: ``asinh(z)``, ``asinh(z/10)``, ``asinh(z/100)``.
-    Weak peaks (z ~ 5) stay visible in the first channel, strong ones keep
-    their shape in the last. Never quantised.
-
-    Parameters
-    ----------
-    data : ndarray of shape (N1, N2)
-    noise : float
-        Scale from :func:`noise_scale` (data units).
-
-    Returns
-    -------
-    ndarray of shape (3, N1, N2), float32
-
-    Examples
-    --------
-    >>> x = normalise(np.array([[0.0, 10.0]]), 1.0)
-    >>> x.shape, round(float(x[0, 0, 1]), 3)
-    ((3, 1, 2), 2.998)
-    """
-    data = np.asarray(data)
-    out = np.empty((3,) + data.shape, np.float32)   # one allocation: large spectra
-    np.divide(data, noise, out=out[0], casting="unsafe")
-    np.divide(out[0], np.float32(10.0), out=out[1])
-    np.divide(out[0], np.float32(100.0), out=out[2])
-    return np.arcsinh(out, out=out)
-
-
 # ------------------------------------------------------------------ weights
 
 
-def weights_path():
-    """Path of the shipped weights file (inside the installed package)."""
-    return resources.files("nmrpick_ml").joinpath("weights", "maskrcnn.pt")
+def load_network(path=None, device="cpu"):
+    """Load the torch Mask R-CNN with trained weights, in eval mode.
 
-
-def model_config(path=None):
-    """The ``config.json`` that travels with a weights file (or {} if absent)."""
-    p = (resources.files("nmrpick_ml").joinpath("weights", "config.json") if path is None
-         else os.path.join(os.path.dirname(os.fspath(path)), "config.json"))
-    try:
-        with open(p) as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        return {}
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def load_model(path=None, device="cpu"):
-    """Load the Mask R-CNN with trained weights, ready for inference.
+    The engine behind :func:`nmrpick_ml.load_model` with ``engine="torch"``
+    (which also validates the config and wraps both in a
+    :class:`~nmrpick_ml.picker.Picker`). The network is returned as built:
+    nothing is attached to it.
 
     Parameters
     ----------
     path : str, optional
-        A user's own weights file (a ``state_dict``). Default: the weights
-        shipped in the package, whose SHA-256 is checked against
-        ``weights/_registry.py`` first.
+        A user's own weights file (a ``state_dict`` or a training checkpoint).
+        Default: the weights shipped in the package, whose SHA-256 is checked
+        against ``weights/_registry.py`` first.
     device : str
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Returns
     -------
-    torch.nn.Module
-        In eval mode, with a ``config`` attribute (dict from ``config.json``).
+    network : torchvision.models.detection.MaskRCNN
+    config : dict
+        The ``config.json`` beside the weights ({} if absent); its ``"arch"``
+        built the network (v1 :data:`ARCH` when absent).
+    sha256 : str
+        SHA-256 of the weights file.
 
     Raises
     ------
     ModelIntegrityError
         Missing, truncated or tampered weights, or not a state_dict of this model.
     """
-    from .weights import _registry
     shipped = path is None
     p = os.fspath(weights_path()) if shipped else os.fspath(path)
     if not os.path.isfile(p):
         raise ModelIntegrityError(f"weights file {p} not found"
                                   + ("; reinstall nmrpick-ml" if shipped else ""))
-    if shipped:
-        expected = _registry.SHA256.get("maskrcnn.pt")
-        got = _sha256(p)
-        if expected != got:
-            raise ModelIntegrityError(
-                f"weights {p}: sha256 mismatch (expected {str(expected)[:12]}..., got {got[:12]}...); "
-                "the file is truncated or was changed: reinstall nmrpick-ml")
+    sha = check_shipped(p, "maskrcnn.pt") if shipped else sha256_file(p)
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, not a torch file, pickled objects
@@ -237,18 +163,18 @@ def load_model(path=None, device="cpu"):
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a training checkpoint
     cfg = model_config(None if shipped else p)
-    model = build_model(cfg.get("arch"))
+    network = build_model(cfg.get("arch"))
     try:
-        model.load_state_dict(state)
+        network.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise ModelIntegrityError(f"weights {p} do not fit this model "
                                   f"({str(exc).splitlines()[0][:120]})") from None
-    model.eval()
-    model.config = cfg
-    return model.to(_device(device))
+    network.eval()
+    return network.to(torch_device(device)), cfg, sha
 
 
-def _device(device):
+def torch_device(device):
+    """A ``torch.device`` from "cpu", "cuda[:n]" or "auto" (CUDA when available)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
@@ -265,36 +191,12 @@ def save_weights(model, path):
 
     def write(tmp):
         torch.save(state, tmp)
-        digest.append(_sha256(tmp))      # of the bytes written (also inside a transaction)
+        digest.append(sha256_file(tmp))      # of the bytes written (also inside a transaction)
     atomic_write(path, write)
     return digest[0]
 
 
-@torch.no_grad()
-def predict_tiles(model, tiles, batch_size=8):
-    """Run the network on normalised tiles.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        From :func:`load_model`.
-    tiles : ndarray of shape (n, 3, 128, 128)
-        Output of :func:`normalise` cut into tiles.
-    batch_size : int
-
-    Returns
-    -------
-    list of dict
-        Per tile: ``boxes`` (m, 4) as ``(y0, x0, y1, x1)``, ``scores`` (m,),
-        ``masks`` (m, 128, 128) float probabilities, numpy arrays.
-    """
-    model.eval()
-    dev = next(model.parameters()).device
-    out = []
-    for i in range(0, len(tiles), batch_size):
-        batch = [torch.from_numpy(np.ascontiguousarray(t)).to(dev) for t in tiles[i:i + batch_size]]
-        for det in model(batch):
-            b = det["boxes"].cpu().numpy()
-            out.append(dict(boxes=b[:, [1, 0, 3, 2]], scores=det["scores"].cpu().numpy(),
-                            masks=det["masks"][:, 0].cpu().numpy()))
-    return out
+def load_model(path=None, device="cpu"):
+    """The torch-engine :class:`~nmrpick_ml.picker.Picker` (see :func:`nmrpick_ml.load_model`)."""
+    from . import picker
+    return picker.load_model(path, device=device, engine="torch")

@@ -89,8 +89,9 @@ def pick(data, pthres, nthres=None, msep=None, algorithm="connected", est_params
         True (default): a record array. False: nmrglue's lists.
     axis_names : sequence of str, optional
         The last two name the columns (axis 0, axis 1); default ``Y``, ``X``.
-    model : torch.nn.Module or str, optional
-        Loaded model or weights path; default the shipped weights.
+    model : Picker or str, optional
+        A :class:`~nmrpick_ml.picker.Picker` (:func:`nmrpick_ml.load_model`)
+        or a weights path; default the shipped weights.
         (Keyword-only, not in nmrglue.)
     device : str, optional
         Torch device, default 'cpu'. (Keyword-only, not in nmrglue.)
@@ -216,26 +217,18 @@ def _find(data, pthres, nthres, model, device, score_threshold):
     neg = nthres is not None and bool(np.any(data <= nthres))
     if not (pos or neg):          # nothing reaches a threshold: no peak, no model needed
         return empty
-    import nmrglue as ng
-    from .pick import pick as _pick
-    udic = ng.fileiobase.create_blank_udic(2)
-    for i, n in enumerate(data.shape):
-        udic[i]["size"] = int(n)
-    uc = [ng.fileiobase.uc_from_udic(udic, i) for i in range(2)]
+    from .picking import find_peaks
     sign = 1.0
+    opts = dict(method="maskrcnn", model=model, device=device, score_threshold=score_threshold)
     if pos:
-        peaks = _pick({}, data, uc, pthres=pthres, nthres=nthres if neg else None,
-                      method="maskrcnn", model=model, device=device,
-                      score_threshold=score_threshold)
+        peaks = find_peaks(data, pthres=pthres, nthres=nthres if neg else None, **opts)
     else:                          # negative peaks only: the positive ones of -data
         sign = -1.0
-        peaks = _pick({}, -data, uc, pthres=-nthres, method="maskrcnn", model=model,
-                      device=device, score_threshold=score_threshold)
-    height = sign * np.asarray(peaks.HEIGHT, dtype=float)
-    order = np.lexsort((peaks.X_AXIS, peaks.Y_AXIS, height < 0))
-    centre = np.column_stack([peaks.Y_AXIS, peaks.X_AXIS])[order].reshape(-1, 2)
-    fwhh = np.column_stack([peaks.Y_LW, peaks.X_LW])[order].reshape(-1, 2)
-    return centre, fwhh, sign * np.asarray(peaks.VOL)[order], np.asarray(peaks.cID)[order]
+        peaks = find_peaks(-data, pthres=-nthres, **opts)
+    height = sign * peaks.height
+    order = np.lexsort((peaks.centre[:, 1], peaks.centre[:, 0], height < 0))
+    return (peaks.centre[order], peaks.fwhh[order], sign * peaks.volume[order],
+            peaks.cluster[order])
 
 
 def _pack(anames, centre, cid, fwhh, vol, cluster, est_params):

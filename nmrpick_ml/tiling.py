@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["tile_starts", "core_bounds", "cut_tiles", "stitch"]
+from ._defaults import DEFAULT_OVERLAP, DEFAULT_TILE
+
+__all__ = ["DEFAULT_TILE", "DEFAULT_OVERLAP", "tile_starts", "core_bounds", "cut_tiles", "stitch"]
 
 #: Points by which a tile's core is widened when keeping its detections.
 SEAM_SLACK = 2.0
 
 
-def tile_starts(n, tile=128, overlap=32):
+def tile_starts(n, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):
     """Start indices of tiles along an axis of ``n`` points.
 
     Examples
@@ -38,7 +40,7 @@ def tile_starts(n, tile=128, overlap=32):
     return [int(round(i * (n - tile) / (k - 1))) for i in range(k)]
 
 
-def core_bounds(starts, n, tile=128):
+def core_bounds(starts, n, tile=DEFAULT_TILE):
     """(lo, hi) of each tile's core along one axis (hi exclusive, in points).
 
     Examples
@@ -54,7 +56,7 @@ def core_bounds(starts, n, tile=128):
     return bounds
 
 
-def cut_tiles(x, tile=128, overlap=32, keep=None, stack=True):
+def cut_tiles(x, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, keep=None, stack=True):
     """Cut a (C, N1, N2) array into tiles.
 
     Parameters
@@ -104,19 +106,19 @@ def stitch(detections, origins, cores):
     Parameters
     ----------
     detections : list of dict
-        Per tile, as ``model.predict_tiles`` returns (``boxes`` (y0, x0, y1, x1),
-        ``scores``, ``masks``).
+        Per tile, as the engines return them (``boxes`` (y0, x0, y1, x1) in
+        tile coordinates, ``scores``, ``extents`` (m, 2) of the masks).
     origins, cores : from :func:`cut_tiles`.
 
     Returns
     -------
     dict
-        ``boxes`` (m, 4) and ``scores`` (m,) in spectrum coordinates, ``masks``
-        (list of bool crops over each box) and ``mask_offsets`` (m, 2).
+        ``boxes`` (m, 4), ``scores`` (m,) and ``extents`` (m, 2) of the kept
+        detections, boxes in spectrum coordinates.
     """
-    boxes, scores, masks, offs = [], [], [], []
+    boxes, scores, extents = [], [], []
     for det, (oy, ox), ((ylo, yhi), (xlo, xhi)) in zip(detections, origins, cores):
-        for b, s, m in zip(det["boxes"], det["scores"], det["masks"]):
+        for b, s, e in zip(det["boxes"], det["scores"], det["extents"]):
             cy = (b[0] + b[2]) / 2 - 0.5 + oy
             cx = (b[1] + b[3]) / 2 - 0.5 + ox
             # the core, widened by SEAM_SLACK: two tiles may place a peak on a
@@ -125,11 +127,8 @@ def stitch(detections, origins, cores):
             if not (ylo - 0.5 - SEAM_SLACK <= cy < yhi - 0.5 + SEAM_SLACK
                     and xlo - 0.5 - SEAM_SLACK <= cx < xhi - 0.5 + SEAM_SLACK):
                 continue
-            y0, x0 = int(max(0, np.floor(b[0]))), int(max(0, np.floor(b[1])))
-            y1, x1 = int(np.ceil(b[2])), int(np.ceil(b[3]))
             boxes.append(b + np.array([oy, ox, oy, ox], float))
             scores.append(float(s))
-            masks.append(m[y0:y1, x0:x1] >= 0.5)
-            offs.append((oy + y0, ox + x0))
+            extents.append(e)
     return dict(boxes=np.array(boxes, float).reshape(-1, 4), scores=np.array(scores, float),
-                masks=masks, mask_offsets=np.array(offs, float).reshape(-1, 2))
+                extents=np.array(extents, float).reshape(-1, 2))

@@ -453,7 +453,7 @@ def ship(checkpoint, calibration_tiles=400, threads=None):
 
     import torch
     from . import __version__
-    from .bench import fit_calibration
+    from .calibration import fit_calibration
     from .model import load_model, model_config
     if threads:
         torch.set_num_threads(threads)

@@ -101,7 +101,7 @@ def test_help_reads_like_a_man_page():
 def test_choices_match_the_api():
     from nmrpick_ml import cli
     from nmrpick_ml.io import TABLE_FORMATS
-    from nmrpick_ml.pick import METHODS
+    from nmrpick_ml.picking import METHODS
     assert cli._METHODS == METHODS
     assert set(cli._FORMATS) == set(TABLE_FORMATS.values())
 
@@ -409,7 +409,7 @@ def test_model_summary_line_and_json(shipped_model, pipe_2d, tmp_path):
     assert r.exit_code == 0, r.output
     s = json.loads(js.read_text())
     assert s["method"] == "maskrcnn" and s["model_version"]
-    from nmrpick_ml.pick import MODEL_SNR
+    from nmrpick_ml.picking import MODEL_SNR
     assert s["threshold"] == pytest.approx(MODEL_SNR * s["noise"])       # the model's floor
     assert s["n_tiles"] >= 1 and len(s["resample_factors"]) == 2
     assert 0 <= s["score_threshold"] <= 1

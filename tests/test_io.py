@@ -297,7 +297,7 @@ def test_truncated_and_corrupt(tmp_path):
 # --------------------------------------------------------------------------- #
 
 def some_peaks(spec):
-    from nmrpick_ml.pick import pick
+    from nmrpick_ml import pick
     peaks = pick(spec.dic, spec.data, spec.uc)
     assert len(peaks) >= 1
     return peaks

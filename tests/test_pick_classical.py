@@ -11,10 +11,10 @@ from conftest import gaussian_spectrum, make_udic
 from nmrpick_ml import NmrpickError
 from nmrpick_ml._classical import pick_nmrglue
 from nmrpick_ml._noise import estimate_noise
-from nmrpick_ml._validate import PEAK_DTYPE
 from nmrpick_ml.io import read_spectrum
-from nmrpick_ml.pick import DEFAULT_SNR, _to_table, noise_threshold
-from nmrpick_ml.pick import pick as _pick
+from nmrpick_ml.peaks import PEAK_DTYPE, Peaks
+from nmrpick_ml.picking import DEFAULT_SNR, noise_threshold
+from nmrpick_ml.picking import pick as _pick
 
 # this file tests the classical path; the package default is the Mask R-CNN
 pick = functools.partial(_pick, method="nmrglue")
@@ -122,17 +122,18 @@ def test_to_table_for_other_pickers():
     data = gaussian_spectrum((32, 32), np.array([(10.0, 12.0, 50.0, 3.0, 3.0)]), seed=7)
     pts = np.array([(10.2, 11.6, 0.9)], dtype=[("Y_AXIS", "f8"), ("X_AXIS", "f8"),
                                                 ("SCORE", "f8")])
-    t = _to_table(pts, data, ucs(data.shape))
+    t = Peaks.from_records(pts, data).to_table(ucs(data.shape))
     assert t.dtype == PEAK_DTYPE and t.cID[0] == 1 and t.SCORE[0] == 0.9
     assert np.isnan(t.Y_LW[0]) and t.HEIGHT[0] == data[10, 12]
     with pytest.raises(ValueError, match="no SCORE"):
-        _to_table(pts[["Y_AXIS", "X_AXIS"]], data, ucs(data.shape))
+        Peaks.from_records(pts[["Y_AXIS", "X_AXIS"]], data)
 
 
 def test_package_level_pick_is_callable():
     import nmrpick_ml
-    import nmrpick_ml.pick                       # the submodule shares the name
+    import nmrpick_ml.picking                    # the module of the function
     from nmrpick_ml import pick as api_pick
+    assert callable(nmrpick_ml.pick) and nmrpick_ml.pick is nmrpick_ml.picking.pick
     data = gaussian_spectrum((32, 32), np.array([(10.0, 12.0, 50.0, 3.0, 3.0)]), seed=7)
     assert len(api_pick({}, data, ucs(data.shape))) == 1
     assert len(nmrpick_ml.pick({}, data, ucs(data.shape))) == 1

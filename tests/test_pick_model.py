@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import gaussian_spectrum, write_pipe, write_ucsf
-from nmrpick_ml import pick, read_spectrum
+from nmrpick_ml import find_peaks, pick, read_spectrum
 from nmrpick_ml.tiling import core_bounds, cut_tiles, tile_starts
 
 WEIGHTS = os.path.join(os.path.dirname(__file__), "..", "nmrpick_ml", "weights", "maskrcnn.pt")
@@ -83,13 +83,14 @@ def test_negative_peaks_only_when_asked_and_with_negative_height():
 def test_widths_heights_and_frame():
     truth = np.array([(60.2, 100.7, 500.0, 4.0, 6.0)])
     data = gaussian_spectrum((128, 256), truth, noise=1.0, seed=7)
-    info = {}
-    df = pick({}, data, _ucs(data.shape), method="maskrcnn", as_frame=True, info=info)
+    df = pick({}, data, _ucs(data.shape), method="maskrcnn", as_frame=True)
     assert list(df.columns[:6]) == ["Y_AXIS", "X_AXIS", "cID", "Y_LW", "X_LW", "VOL"]
     r = df.iloc[0]
     assert abs(r.Y_LW - 4.0) < 0.4 and abs(r.X_LW - 6.0) < 0.6
     assert abs(r.HEIGHT - 500) < 25 and 0 < r.SCORE <= 1
-    assert info["n_tiles"] >= 1 and info["noise"] == pytest.approx(1.0, rel=0.2)
+    found = find_peaks(data, method="maskrcnn")                  # what was used
+    assert found.n_tiles >= 1 and found.noise == pytest.approx(1.0, rel=0.2)
+    assert len(found) == len(df) and np.allclose(found.centre[:, 0], df.Y_AXIS)
 
 
 def _ucs(shape):

@@ -1,0 +1,342 @@
+"""The picking core: a :class:`Picker` (a loaded network with its settings).
+
+:func:`load_model` loads the weights, validates their ``config.json`` and
+returns a :class:`Picker`; :func:`default_picker` keeps one shipped picker per
+device, safe to share between callers (nothing in it is changed by a pick).
+
+:meth:`Picker.detect` chains pure steps, each owned by one module
+(``docs/architecture.md``)::
+
+    resample (resample.py) -> normalise (normalise.py) -> tiles (tiling.py)
+    -> network (engines.py) -> stitch (tiling.py) -> calibrate (calibration.py)
+    -> refine (_refine.py) -> RULE_STEPS (post-detection rules) -> thresholds
+    -> Peaks (peaks.py)
+
+Thresholds and the score floor are arguments of :meth:`Picker.detect`, never
+settings written into the network. Nothing here imports torch: the torch
+engine imports it when it is made.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import types
+
+import numpy as np
+
+from ._defaults import MODEL_SNR
+from ._errors import ModelIntegrityError, NmrpickError
+from ._noise import column_noise, ridge_noise
+from ._refine import clusters, gaussian_volume, refine
+from .calibration import calibrate, network_floor
+from .peaks import Peaks
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, cut_tiles, stitch
+
+__all__ = ["Picker", "load_model", "default_picker", "validate_config", "detect_each",
+           "RULE_STEPS", "MODEL_SNR", "SKIP_SNR", "RIDGE_K", "ENGINES"]
+
+#: A tile is run only if some point exceeds max(threshold, SKIP_SNR x noise).
+SKIP_SNR = 5.0
+#: A peak in a column with t1-noise ridges must stand RIDGE_K x the ridge noise.
+RIDGE_K = 6.0
+#: Engines that run the network.
+ENGINES = ("torch",)
+#: Score floor of :func:`detect_each` (all scored picks, for curves and calibration).
+CURVE_FLOOR = 0.05
+
+#: Post-detection rule steps, applied in order after the refinement and before
+#: the thresholds, on each sign's refined detections. Each is
+#: ``step(refined, data, noise) -> refined``: ``refined`` is the dict that
+#: :func:`nmrpick_ml._refine.refine` returns (``centre``, ``fwhh``, ``height``,
+#: ``score``, ``box``, ``index``, ``mask_fwhh``; rows may be dropped or scores
+#: changed, in the grid of ``data``, peaks positive), ``data`` the (resampled,
+#: sign-corrected) spectrum and ``noise`` its robust noise. The one place where
+#: such rules go (``rules.py``).
+RULE_STEPS = ()
+
+
+def validate_config(cfg):
+    """Check a weights' ``config.json`` and return it with defaults filled in.
+
+    Keys used: ``tile`` (int >= 8, default 128), ``overlap`` (0 <= int < tile,
+    default :data:`~nmrpick_ml.tiling.DEFAULT_OVERLAP`), ``score_thresh``
+    (0..1, default 0.5), ``calibration`` (a monotone table ``raw`` ->
+    ``calibrated``, both in 0..1, or absent), ``arch`` (a dict, or absent: v1),
+    ``version`` (str, default "user weights").
+
+    Raises
+    ------
+    ModelIntegrityError
+        A key with a wrong type or value.
+    """
+    if not isinstance(cfg, dict):
+        raise ModelIntegrityError(f"config.json must hold an object; got {type(cfg).__name__}")
+    out = copy.deepcopy(cfg)
+
+    def bad(key, rule):
+        raise ModelIntegrityError(f"config.json: `{key}` must be {rule}; got {cfg.get(key)!r}")
+
+    tile = out.setdefault("tile", DEFAULT_TILE)
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 8:
+        bad("tile", "an integer >= 8")
+    overlap = out.setdefault("overlap", DEFAULT_OVERLAP)
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < tile:
+        bad("overlap", f"an integer in [0, {tile})")
+    st = out.setdefault("score_thresh", 0.5)
+    if isinstance(st, bool) or not isinstance(st, (int, float)) or not 0 <= st <= 1:
+        bad("score_thresh", "a number in [0, 1]")
+    cal = out.get("calibration")
+    if cal is not None:
+        try:
+            raw = np.asarray(cal["raw"], float)
+            c = np.asarray(cal["calibrated"], float)
+            ok = (raw.ndim == 1 and raw.shape == c.shape and len(raw) >= 2
+                  and np.all(np.diff(raw) >= 0) and np.all(np.diff(c) >= 0)
+                  and np.all((c >= 0) & (c <= 1)) and np.all((raw >= 0) & (raw <= 1)))
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            bad("calibration", "a monotone table {'raw': [...], 'calibrated': [...]} in [0, 1]")
+    arch = out.get("arch")
+    if arch is not None and not isinstance(arch, dict):
+        bad("arch", "an object of architecture settings")
+    version = out.setdefault("version", "user weights")
+    if not isinstance(version, str):
+        bad("version", "a string")
+    return out
+
+
+class Picker:
+    """A loaded network with its validated settings; made by :func:`load_model`.
+
+    Read-only once made: :meth:`detect` takes every threshold as an argument,
+    so one picker can be shared by several callers (and threads).
+
+    Attributes
+    ----------
+    config : mappingproxy
+        The validated ``config.json`` (read-only).
+    tile, overlap : int
+        Default tile size and overlap (points).
+    score_threshold : float
+        Default (calibrated) score floor, ``config["score_thresh"]``.
+    calibration : dict or None
+        Raw -> calibrated score table.
+    arch : dict or None
+        The architecture settings the network was built from (None: v1).
+    version : str
+        Model version ("user weights" for weights without one).
+    sha256 : str
+        SHA-256 of the weights file and the validated config together.
+    engine : object
+        What runs the network (:mod:`nmrpick_ml.engines`).
+    """
+
+    def __init__(self, engine, config, weights_sha256=""):
+        self.engine = engine
+        cfg = validate_config(config)
+        self.config = types.MappingProxyType(cfg)
+        self.weights_sha256 = weights_sha256
+        import hashlib
+        import json
+        canon = json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str)
+        self.sha256 = hashlib.sha256((weights_sha256 + "\n" + canon).encode()).hexdigest()
+
+    def __repr__(self):
+        return (f"Picker(version={self.version!r}, engine={self.engine.name!r}, tile={self.tile}, "
+                f"overlap={self.overlap}, score_threshold={self.score_threshold})")
+
+    tile = property(lambda self: int(self.config["tile"]))
+    overlap = property(lambda self: int(self.config["overlap"]))
+    score_threshold = property(lambda self: float(self.config["score_thresh"]))
+    calibration = property(lambda self: self.config.get("calibration"))
+    arch = property(lambda self: self.config.get("arch"))
+    version = property(lambda self: str(self.config["version"]))
+
+    def uncalibrated(self):
+        """The same network and settings without the score calibration (raw scores)."""
+        cfg = {k: v for k, v in self.config.items() if k != "calibration"}
+        return Picker(self.engine, cfg, self.weights_sha256)
+
+    def detect(self, data, noise, pthres, nthres=None, *, score_threshold=None, tile=None,
+               overlap=None, batch_size=8, resample="auto", progress=None):
+        """Pick the peaks of a 2D spectrum with the network; positions in points.
+
+        Parameters
+        ----------
+        data : ndarray of shape (N1, N2)
+            Real, finite spectrum (already checked: :func:`nmrpick_ml.pick`
+            checks user input).
+        noise : float
+            Robust noise of the whole spectrum (data units), estimated once by
+            the caller (:func:`nmrpick_ml._noise.estimate_noise`).
+        pthres : float
+            Positive threshold (data units): a peak's height must reach it, and
+            ``RIDGE_K`` times the t1-ridge noise of its column.
+        nthres : float, optional
+            Negative threshold (data units, either sign); None: no negative
+            peaks. The network runs on the negated data.
+        score_threshold : float, optional
+            Calibrated score floor; default :attr:`score_threshold`.
+        tile, overlap : int, optional
+            Default :attr:`tile`, :attr:`overlap`.
+        batch_size : int
+            Tiles per network call.
+        resample : "auto", "none" or (float, float)
+            Zoom factors per axis; "auto" measures the typical linewidth.
+        progress : callable, optional
+            ``progress(done, total)`` after each group of tiles.
+
+        Returns
+        -------
+        Peaks
+            Sorted by position (axis 0, then axis 1); cluster ids from 1.
+        """
+        from .normalise import noise_scale, normalise
+        from .resample import back_factors, choose_factors
+        from .resample import resample as zoom
+        tile = self.tile if tile is None else int(tile)
+        overlap = self.overlap if overlap is None else int(overlap)
+        min_score = self.score_threshold if score_threshold is None else float(score_threshold)
+        data = np.asarray(data, dtype=np.float32)
+        factors = choose_factors(data, noise, resample, signed=nthres is not None)
+        work = zoom(data, factors)
+        back = back_factors(data.shape, work.shape)
+        ridge = ridge_noise(column_noise(work, noise))   # before x: keep the peak memory low
+        x = normalise(work, noise_scale(data, noise))
+        floor = network_floor(min_score, self.calibration)
+        results, n_tiles = [], 0
+        for sign in [1.0] + ([-1.0] if nthres is not None else []):
+            thr = abs(pthres if sign > 0 else nthres)
+            d = work if sign > 0 else -work
+            dets, origins, cores = self._network(x if sign > 0 else -x, d, thr, noise, tile, overlap,
+                                                 floor, batch_size, progress)
+            n_tiles += len(origins)
+            st = stitch(dets, origins, cores)
+            st["scores"] = calibrate(st["scores"], self.calibration)
+            keep = st["scores"] >= min_score
+            r = refine(d, st["boxes"][keep], st["scores"][keep], st["extents"][keep])
+            for step in RULE_STEPS:
+                r = step(r, d, noise)
+            r = _thresholds(r, thr, ridge, work.shape)
+            r["height"] = sign * r["height"]
+            results.append(r)
+        centre = np.concatenate([r["centre"] for r in results]).reshape(-1, 2) * back
+        fwhh = np.concatenate([r["fwhh"] for r in results]).reshape(-1, 2) * back
+        height = np.concatenate([r["height"] for r in results])
+        score = np.concatenate([r["score"] for r in results])
+        order = np.lexsort((centre[:, 1], centre[:, 0]))
+        centre, fwhh, height, score = centre[order], fwhh[order], height[order], score[order]
+        return Peaks(centre=centre, fwhh=fwhh, height=height,
+                     volume=gaussian_volume(height, fwhh[:, 0], fwhh[:, 1]), score=score,
+                     cluster=clusters(centre, fwhh) + 1, noise=float(noise), pthres=float(pthres),
+                     nthres=None if nthres is None else -abs(float(nthres)), method="maskrcnn",
+                     factors=tuple(factors), n_tiles=n_tiles, score_threshold=min_score,
+                     model_version=self.version)
+
+    def _network(self, x, d, thr, noise, tile, overlap, floor, batch_size, progress):
+        """Tiles worth running (something above the threshold and SKIP_SNR x
+        noise: noise alone passes 3 sigma in every tile), and their detections."""
+        coarse = d >= max(thr, SKIP_SNR * noise)
+
+        def keep(y0, x0):
+            return bool(coarse[y0:y0 + tile, x0:x0 + tile].any())
+        tiles, origins, cores = cut_tiles(x, tile, overlap, keep=keep, stack=False)
+        del coarse
+        dets, group = [], max(batch_size, 1) * 4
+        for i in range(0, len(tiles), group):
+            dets.extend(self.engine.run(tiles[i:i + group], floor, batch_size))
+            if progress is not None:
+                progress(min(i + batch_size * 4, len(tiles)), len(tiles))
+        return dets, origins, cores
+
+
+def _thresholds(r, thr, ridge, shape):
+    """Keep refined peaks that reach the threshold and RIDGE_K x the ridge noise
+    of their column, with the centre inside the spectrum."""
+    if not len(r["score"]):
+        return r
+    m0, m1 = shape
+    cols = np.clip(np.round(r["centre"][:, 1]).astype(int), 0, m1 - 1)
+    ok = (r["height"] >= thr) & (r["height"] >= RIDGE_K * ridge[cols])
+    ok &= np.all((r["centre"] > -0.5) & (r["centre"] < np.array([m0, m1]) - 0.5), axis=1)
+    return {k: v[ok] for k, v in r.items()}
+
+
+def load_model(path=None, device="cpu", engine="torch"):
+    """Load the Mask R-CNN weights (shipped or a user's) as a :class:`Picker`.
+
+    Parameters
+    ----------
+    path : str, optional
+        A user's own weights file (a ``state_dict``; its folder's
+        ``config.json`` is used when present). Default: the shipped weights,
+        whose SHA-256 is checked against ``weights/_registry.py`` first.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (torch engine).
+    engine : {'torch'}
+        What runs the network.
+
+    Returns
+    -------
+    Picker
+
+    Raises
+    ------
+    ModelIntegrityError
+        Missing, truncated or tampered weights, not a state_dict of this model,
+        or an invalid ``config.json``.
+    """
+    if engine not in ENGINES:
+        raise NmrpickError(f"`engine` must be one of {', '.join(map(repr, ENGINES))}; got {engine!r}")
+    from .engines import TorchEngine
+    from .model import load_network
+    network, cfg, sha = load_network(path, device)
+    return Picker(TorchEngine(network), cfg, sha)
+
+
+_DEFAULT = {}
+_LOCK = threading.Lock()
+
+
+def default_picker(device="cpu", engine="torch"):
+    """The shipped :class:`Picker`, loaded once per (device, engine) and shared."""
+    key = (str(device), engine)
+    with _LOCK:
+        if key not in _DEFAULT:
+            _DEFAULT[key] = load_model(None, device=device, engine=engine)
+        return _DEFAULT[key]
+
+
+def as_picker(model=None, device="cpu", engine="torch"):
+    """A :class:`Picker` from ``model``: a Picker, a weights path, or None (the shipped one)."""
+    if isinstance(model, Picker):
+        return model
+    if model is None:
+        return default_picker(device, engine)
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        return load_model(model, device=device, engine=engine)
+    if hasattr(model, "roi_heads") and hasattr(model, "backbone"):   # a torchvision Mask R-CNN
+        from .engines import TorchEngine
+        return Picker(TorchEngine(model.eval()), {})
+    raise TypeError(f"`model` must be a Picker (nmrpick_ml.load_model()), a weights path, a "
+                    f"torchvision Mask R-CNN or None; got {type(model).__name__}")
+
+
+def detect_each(picker, spectra, snr=MODEL_SNR, score_threshold=CURVE_FLOOR, batch_size=8):
+    """Pick each spectrum (e.g. a 128x128 tile) on its own, as :func:`nmrpick_ml.pick`
+    does with default settings (robust noise, ``snr`` x noise threshold), keeping
+    scores down to ``score_threshold`` (all scored picks, for curves).
+
+    Returns
+    -------
+    list of Peaks
+    """
+    from ._noise import estimate_noise
+    out = []
+    for data in spectra:
+        noise = estimate_noise(data)
+        out.append(picker.detect(data, noise, snr * noise, score_threshold=score_threshold,
+                                 batch_size=batch_size))
+    return out
