@@ -40,7 +40,7 @@ def test_readme_defaults_table_is_generated_from_the_code():
     assert f"| `--score-threshold` (maskrcnn) | {D.model_score_threshold():g} |" in text
     import importlib
     from nmrpick_ml.model import model_config
-    P = importlib.import_module("nmrpick_ml.pick")
+    P = importlib.import_module("nmrpick_ml.picking")
     assert (P.DEFAULT_SNR, P.MODEL_SNR) == (D.DEFAULT_SNR, D.MODEL_SNR)
     assert model_config()["score_thresh"] == D.model_score_threshold()
 
