@@ -96,15 +96,16 @@ def paper_protocol(model, n=1000, seed=BENCH_SEED, score_threshold=0.5, batch_si
 
 
 def realistic_tiles(model, n=1000, seed=BENCH_SEED, score_threshold=0.5, batch_size=8,
-                    min_snr=5.0):
-    """Peak-level accuracy on ``n`` fresh realistic tiles.
+                    min_snr=5.0, recipe=None):
+    """Peak-level accuracy on ``n`` fresh realistic tiles (or tiles of ``recipe``).
 
     Required peaks: positive, centre inside the tile, resolved
     (:meth:`Synthetic.resolved`), SNR >= ``min_snr``. Other positive peaks are
     optional (neither a miss nor, when picked, a false pick); a pick on a
     negative peak or on nothing is a false pick.
     """
-    tiles = [synth.make_spectrum((128, 128), synth.REALISTIC, seed=[seed, 2, i]) for i in range(n)]
+    recipe = synth.REALISTIC if recipe is None else recipe
+    tiles = [synth.make_spectrum((128, 128), recipe, seed=[seed, 2, i]) for i in range(n)]
     res = run_tiles(model, tiles, batch_size)
     rows = []  # per true positive peak: snr, nn, border, resolved, required, matched-at-threshold
     allscores, alltrue = [], []
@@ -215,6 +216,42 @@ def bench_model(model=None, n=1000, seed=BENCH_SEED, command="nmrpick-ml bench -
            f"\nParameters: {n_par / 1e6:.2f} M; weights file {size_mb:.1f} MB; "
            f"torch threads {torch.get_num_threads()}.\n"]
     return write_report("model", "\n".join(txt), outdir)
+
+
+def _band(by_snr, lo):
+    return next((rc for a, b, n_, rc in by_snr if a == lo), float("nan"))
+
+
+def bench_compare(weights, n=300, seed=BENCH_SEED + 11, paper=True,
+                  command="nmrpick-ml bench --compare WEIGHTS", outdir=None):
+    """Write ``model_compare.md``: the shipped model and ``weights`` side by side, one run.
+
+    Fresh tiles of the paper, realistic and processed recipes, each model at its
+    own default score threshold (an uncalibrated model: 0.5 on its raw score).
+    """
+    from .picker import as_picker, load_model
+    models = [("shipped", as_picker(None)), (os.path.basename(os.path.dirname(os.fspath(weights)))
+                                             or os.fspath(weights), load_model(weights))]
+    rows, prow = [], []
+    for name, m in models:
+        thr = m.score_threshold if m.config.get("calibration") else 0.5
+        label = f"{name} ({m.version}, {m.config.get('steps', '?')} steps)"
+        if paper:
+            p = paper_protocol(m, n=n, seed=seed, score_threshold=thr)
+            prow.append((label, p["mAP"], p["FP_percent"], p["FN_percent"]))
+        for rname, rec in (("realistic", synth.REALISTIC), ("processed", synth.PROCESSED)):
+            r = realistic_tiles(m, n=n, seed=seed, score_threshold=thr, recipe=rec)
+            rows.append((label, rname, thr, r["precision"], r["recall"], _band(r["by_snr"], 10),
+                         r["recall_5_10"], r["recall_close"]))
+    ft = metrics.format_table
+    txt = [f"# Models side by side on tiles\n\n{_header(command, seed)}",
+           f"{n} fresh tiles per recipe (seed [{seed}, 2, i]); resolved peaks >= 5 sigma; each model "
+           "at its default score threshold (0.5 on the raw score when it has no calibration).\n",
+           ft(rows, ["model", "recipe", "score thr.", "precision", "recall", "recall 10-30 sigma",
+                     "recall 5-10 sigma", "recall, neighbour < 2 FWHH"])]
+    if paper:
+        txt += ["\n## Paper protocol (IoU 0.5)\n", ft(prow, ["model", "mAP", "FP %", "FN %"])]
+    return write_report("model_compare", "\n".join(txt) + "\n", outdir)
 
 
 # ------------------------------------------------------------------ whole spectra

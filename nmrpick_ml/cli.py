@@ -615,17 +615,23 @@ def train_command(export, save_resume, calibration_tiles, **kw):
 @click.option("--realism", is_flag=True,
               help="Real spectra's figures against the processed and realistic recipes.")
 @click.option("--weights", metavar="PATH", help="Weights to benchmark (default: shipped).")
+@click.option("--compare", metavar="WEIGHTS",
+              help="Tiles of every recipe: the shipped model beside WEIGHTS (model_compare.md).")
 @click.option("--n", "n_tiles", type=click.IntRange(min=10), default=1000, show_default=True,
               help="Tiles per protocol for --model.")
 @click.option("--outdir", metavar="DIR", help="Results folder (default ./benchmarks/results).")
 def bench_command(baseline, model_bench, spectra, processed, real, data_dir, speed, synth, realism,
-                  weights,
-                  n_tiles, outdir):
+                  weights, compare, n_tiles, outdir):
     """Run benchmarks; each prints a table and writes benchmarks/results/NAME.md."""
     from . import bench
-    if not any((baseline, model_bench, spectra, real, speed, synth, realism)):
+    if not any((baseline, model_bench, spectra, real, speed, synth, realism, compare)):
         raise click.UsageError("choose at least one of --baseline --model --spectra --real --speed "
-                               "--synth --realism")
+                               "--synth --realism --compare")
+    if compare:
+        n = n_tiles if n_tiles != 1000 else 300
+        bench.bench_compare(compare, n=n, outdir=outdir,
+                            command=f"nmrpick-ml bench --compare {compare}"
+                                    + (f" --n {n_tiles}" if n_tiles != 1000 else ""))
     if data_dir and not real:
         raise click.UsageError("--data is the folder of --real; give --real too")
     if realism:
