@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from nmrpick_ml import bench, metrics, synth  # noqa: E402
-from nmrpick_ml.model import ARCH, ARCH_V2, build_model, load_model, noise_scale, normalise  # noqa: E402
+from nmrpick_ml.model import ARCH, ARCH_V2, build_model, load_network  # noqa: E402
+from nmrpick_ml.normalise import noise_scale, normalise  # noqa: E402
 
 CANDIDATES = [
     ("v1: layers 1-3 (strides 4-16) + pool, FPN 64, anchors 3-24", ARCH),
@@ -82,9 +83,10 @@ def main():
         tb, tt = timing(m, x)
         rows.append((name + " (untrained)", sum(p.numel() for p in m.parameters()) / 1e6,
                      size_mb(m), tb, tt))
-    trained = [("v1 shipped (trained)", load_model())]
+    trained = [("v1 shipped (trained)", load_network()[0])]
     if a.v2:
-        trained.append((f"v2 {os.path.basename(a.v2)} (trained)", load_model(a.v2)))
+        net, cfg, _ = load_network(a.v2)
+        trained.append((f"v2 at {cfg.get('steps', '?')} steps (trained)", net))
     for name, m in trained:
         tb, tt = timing(m, x)
         rows.append((name, sum(p.numel() for p in m.parameters()) / 1e6, size_mb(m), tb, tt))
