@@ -140,7 +140,8 @@ def signal_box(data, noise, peaks=None, *, start=CONTOUR_START, pad=0.04):
 
 
 def display_name(spectrum):
-    """The spectrum's name as a user knows it: the file name, for Bruker
+    """The spectrum's name as a user knows it: the file name (with its folder
+    when the name is a number, ``t1/1.ft2``), for Bruker
     ``<data set>/<expno>/pdata/<procno>``, plus the plane of a 3-D file."""
     p = Path(os.path.abspath(spectrum.path))
     if spectrum.format == "bruker" and p.parent.name == "pdata":
@@ -148,6 +149,8 @@ def display_name(spectrum):
         name = f"{exp.parent.name}/{exp.name}/pdata/{p.name}"
     else:
         name = p.name
+        if p.stem.replace(".", "").isdigit() and p.parent.name:   # 1.ft2: say which series
+            name = f"{p.parent.name}/{name}"
     return name + ("" if spectrum.plane is None else f" plane {spectrum.plane}")
 
 
@@ -189,7 +192,8 @@ def peak_figure(spectrum, peaks, noise, *, title=None, region=None, contour_star
     signal and the picks (:func:`signal_box`). Contours start at
     ``contour_start`` x ``noise`` (:func:`contour_levels`): positive in blue,
     negative in red and dashed. Positive picks are circles, negative picks
-    (HEIGHT < 0) red-edged triangles, both filled by SCORE (colour bar). Picks
+    (HEIGHT < 0) red-edged triangles, both filled by SCORE (colour bar); the
+    subtitle says so (no legend box, which would hide picks). Picks
     are labelled with their INDEX (the 1-based row of the table) where the
     label has room; the others are left unlabelled.
 
@@ -203,8 +207,9 @@ def peak_figure(spectrum, peaks, noise, *, title=None, region=None, contour_star
         Noise standard deviation (data units) for the contour levels.
     title : str, optional
         Default: the spectrum's name (:func:`display_name`) and the number of peaks.
-    region : sequence of two (low, high) point ranges, optional
-        The view in points per array axis, ``((y0, y1), (x0, x1))``.
+    region : str, dict or two ranges, optional
+        The view, in ppm, in any form of :func:`nmrpick_ml.region.parse_region`
+        (``"6.5:10.5,100:135"`` as X, Y or ``"1H=6.5:10.5,15N=100:135"``).
     contour_start : float, optional
         Lowest contour, in noise units (default :data:`CONTOUR_START`).
 
@@ -215,11 +220,15 @@ def peak_figure(spectrum, peaks, noise, *, title=None, region=None, contour_star
     """
     require_matplotlib()
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
 
     data = np.asarray(spectrum.data)
     direct = int(getattr(spectrum, "direct_axis", 1))
-    box = region if region is not None else signal_box(data, noise, peaks, start=contour_start)
+    if region is not None:
+        from .region import parse_region, region_points
+        box = region_points(parse_region(region, spectrum.labels, "--region"), spectrum.uc,
+                            data.shape, "--region")
+    else:
+        box = signal_box(data, noise, peaks, start=contour_start)
     (y0, y1), (x0, x1) = [(int(max(np.floor(min(a, b)), 0)), int(min(np.ceil(max(a, b)), n - 1)))
                           for (a, b), n in zip(box, data.shape)]
     sub = data[y0:y1 + 1, x0:x1 + 1]
@@ -262,8 +271,10 @@ def peak_figure(spectrum, peaks, noise, *, title=None, region=None, contour_star
             sc = s if sc is None else sc
     fig.colorbar(sc, ax=ax, label="SCORE", shrink=0.8)
 
-    xlim = (max(px_grid[0], px_grid[-1]), min(px_grid[0], px_grid[-1]))   # ppm decreasing
-    ylim = (max(py_grid[0], py_grid[-1]), min(py_grid[0], py_grid[-1]))   # increasing down
+    # the view: the box's edges in ppm, decreasing to the right and increasing downwards
+    edges = [sorted(_ppm(spectrum.uc[a], [min(box[a]), max(box[a])])) for a in (0, 1)]
+    xlim = (edges[ax_x][1], edges[ax_x][0])
+    ylim = (edges[ax_y][1], edges[ax_y][0])
     if xlim[0] == xlim[1]:
         xlim = (xlim[0] + 0.5, xlim[1] - 0.5)
     if ylim[0] == ylim[1]:
@@ -272,20 +283,16 @@ def peak_figure(spectrum, peaks, noise, *, title=None, region=None, contour_star
     ax.set_ylim(*ylim)
     ax.set_xlabel(f"{spectrum.labels[ax_x]} (ppm)")
     ax.set_ylabel(f"{spectrum.labels[ax_y]} (ppm)")
-    if negative.any():
-        handles = [Line2D([], [], ls="", marker=POS_MARKER, mfc="none", mec="black",
-                          label="positive pick"),
-                   Line2D([], [], ls="", marker=NEG_MARKER, mfc="none", mec=NEGATIVE,
-                          label="negative pick")]
-        ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.8)
     if title is None:
         title = f"{display_name(spectrum)}: {n} peak{'' if n == 1 else 's'}"
     fig.suptitle(title)
     factor = pos[1] / pos[0] if len(pos) > 1 else (neg[0] / neg[1] if len(neg) > 1 else None)
     step = f", x {factor:.3g} per level" if factor else ""
-    subtitle = (f"contours from {contour_start:g} x noise ({noise:.3g}){step}; "
-                f"{POSITIVE.split(':')[-1]} positive, {NEGATIVE.split(':')[-1]} negative; "
-                "picks labelled by INDEX")
+    # the key in words (a legend box would hide picks): contours, then markers
+    marks = "\u25cb positive" + (", red-edged \u25bd negative" if negative.any() else "")
+    subtitle = (f"contours from {contour_start:g} x noise ({noise:.3g}){step}: "
+                f"{POSITIVE.split(':')[-1]} positive, {NEGATIVE.split(':')[-1]} dashed negative\n"
+                f"picks {marks}, labelled by INDEX")
     sub_artist = ax.set_title(subtitle, fontsize=8, color="0.3")
     n_labelled = _label_picks(fig, ax, px, py, score, d)      # after the layout is known
     if n_labelled < n:

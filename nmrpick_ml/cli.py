@@ -131,11 +131,18 @@ MAIN PICK OPTIONS (all: nmrpick-ml pick --help)
   --score-threshold S  maskrcnn: drop picks scoring below S (default @SCORE@,
                      the shipped model's own)
   --threshold T      absolute threshold in data units (overrides --snr)
-  --negative         also pick negative peaks (below -threshold)
+  --negative         also pick negative peaks (below -threshold); without it a
+                     warning counts the negative peaks above @NEGSNR@ x noise
+  --region RANGES    pick inside ppm ranges only: X_LO:X_HI,Y_LO:Y_HI (the
+                     table's X, Y) or 1H=6.5:10.5,15N=100:135; the noise is
+                     still measured on the whole spectrum
+  --exclude RANGES   drop picks inside these ranges (repeatable), e.g.
+                     1H=4.6:4.8 (a band: water)
   --plane N          plane of a 3-D file (0-based)
   --axes JSON        sidecar axes JSON of a .npy input
   --plot FILE        picture of the spectrum and the picks (.png, .pdf, .svg;
                      needs matplotlib: pip install 'nmrpick-ml[plot]')
+  --contour-start X  lowest contour of --plot, x noise (default @CONTOUR@)
   --json-summary F   machine-readable summary: n_peaks, noise, threshold,
                      time_s, method, model_version, resample_factors,
                      n_tiles, score_threshold, input, output
@@ -152,11 +159,13 @@ EXIT STATUS
 EXAMPLES
   nmrpick-ml hsqc.ft2 -o peaks.tab
   nmrpick-ml expt/14/pdata/1 -o peaks.list --snr 10 --negative
+  nmrpick-ml hsqc.ft2 -o amides.tab --region 1H=6.5:10.5,15N=100:135
   nmrpick-ml series.ft3 --plane 0 -o plane0.nef
   nmrpick-ml *.ucsf -o tables/ -j 4 --format csv --json-summary run.json
   nmrpick-ml hsqc.ucsf -o peaks.tab --method maskrcnn --plot picks.png
 """.replace("@DEFAULT_METHOD@", DEFAULT_METHOD).replace("@SNR@", f"{D.DEFAULT_SNR:g}").replace(
-    "@MSNR@", f"{D.MODEL_SNR:g}").replace("@SCORE@", f"{D.model_score_threshold():g}")
+    "@MSNR@", f"{D.MODEL_SNR:g}").replace("@SCORE@", f"{D.model_score_threshold():g}").replace(
+    "@NEGSNR@", f"{D.NEGATIVE_WARN_SNR:g}").replace("@CONTOUR@", f"{D.CONTOUR_START:g}")
 
 
 @click.group(cls=PickGroup, help=_MAIN_HELP,
@@ -209,6 +218,14 @@ coloured by SCORE (one input).
 @click.option("--score-threshold", type=click.FloatRange(0, 1),
               help="Mask R-CNN: drop peaks scoring below this (0..1) [default: "
                    f"{D.model_score_threshold():g}, the shipped model's own].")
+@click.option("--region", metavar="RANGES",
+              help="Pick only inside these ppm ranges: X_LOW:X_HIGH,Y_LOW:Y_HIGH (the "
+                   "table's X then Y) or by nucleus, e.g. 1H=6.5:10.5,15N=100:135 (an axis "
+                   "left out is whole). The noise is still measured on the whole spectrum; "
+                   "--plot shows this region.")
+@click.option("--exclude", metavar="RANGES", multiple=True,
+              help="Drop picks inside these ppm ranges (same form; e.g. 1H=4.6:4.8 is a "
+                   "band across the other axis: water). Repeatable.")
 @click.option("--plane", type=click.IntRange(min=0), help="Plane of a 3-D file (0-based).")
 @click.option("--axes", metavar="JSON", help="Sidecar axes JSON of a .npy input.")
 @click.option("--model", metavar="PATH", help="Mask R-CNN weights (default: the shipped ones).")
@@ -228,7 +245,7 @@ coloured by SCORE (one input).
 @click.option("-v", "--verbose", count=True, help="Print more.")
 @click.pass_context
 def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, score_threshold,
-                 plane, axes, model, tile, overlap, device, json_summary, plot, contour_start,
+                 region, exclude, plane, axes, model, tile, overlap, device, json_summary, plot, contour_start,
                  jobs, quiet, verbose):
     """Pick the peaks of each SPECTRUM and write a table to -o."""
     from .io import check_output_path
@@ -245,7 +262,8 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
         if os.path.realpath(plot) in {os.path.realpath(p) for p in (output, json_summary) if p}:
             raise NmrpickError(f"{plot}: --plot must not be the table or summary file")
     opts = dict(method=method, snr=snr, threshold=threshold, negative=negative,
-                score_threshold=score_threshold, plane=plane, axes=axes, model=model, tile=tile,
+                score_threshold=score_threshold, region=region, exclude=list(exclude),
+                plane=plane, axes=axes, model=model, tile=tile,
                 overlap=overlap, device=device, plot=plot, contour_start=contour_start,
                 progress=verbosity >= 0 and _is_terminal(sys.stderr))
     if len(jobs_list) == 1:
@@ -350,6 +368,7 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
     from ._validate import check_spectrum, is_constant
     from .io import read_spectrum, write_table
     from .picking import find_peaks, noise_threshold
+    from .region import resolve_regions
 
     t0 = time.perf_counter()
     bar = _TileBar(os.path.basename(os.path.normpath(str(inp)))) if opts.get("progress") else None
@@ -366,12 +385,18 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
                     pthres_arg, nthres = None, None
                 else:
                     pthres_arg, nthres = pthres, (-pthres if opts["negative"] else None)
+                box, excluded = resolve_regions(opts.get("region"), opts.get("exclude"),
+                                                spec.labels, spec.uc, data.shape)
                 found = find_peaks(data, noise=noise, pthres=pthres_arg, nthres=nthres,
                                    snr=opts["snr"], method=opts["method"],
                                    score_threshold=opts["score_threshold"], tile=opts["tile"],
                                    overlap=opts["overlap"], device=opts["device"],
-                                   model=opts["model"], progress=bar)
+                                   model=opts["model"], progress=bar, region=box,
+                                   exclude=excluded)
                 peaks = found.to_table(spec.uc)
+                n_negative = None
+                if nthres is None and not is_constant(data):
+                    n_negative = _warn_negative(data, noise, box)
             except NmrpickError as exc:           # name the file in the API's message
                 raise NmrpickError(f"{inp}: {exc}") from None
             finally:
@@ -380,7 +405,7 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
             write_table(out, peaks, spec, fmt)
             if opts.get("plot"):
                 from ._plot import plot_peaks
-                plot_peaks(opts["plot"], spec, peaks, noise,
+                plot_peaks(opts["plot"], spec, peaks, noise, region=opts.get("region"),
                            contour_start=opts.get("contour_start", D.CONTOUR_START))
         except NmrpickError as exc:
             if raise_errors:
@@ -397,11 +422,23 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
         "resample_factors": None if factors is None else [float(f) for f in factors],
         "n_tiles": found.n_tiles,
         "score_threshold": found.score_threshold,
-        "plot": opts.get("plot"),
+        "plot": opts.get("plot"), "n_negative_unpicked": n_negative,
         "plane": spec.plane, "shape": list(spec.data.shape), "labels": list(spec.labels),
         "ppm_limits": [list(lim) for lim in spec.ppm_limits()], "input_format": spec.format,
         "warnings": [str(w.message) for w in caught],
     }
+
+
+def _warn_negative(data, noise, box):
+    """Count the strong negative peaks a positive-only pick left out (inside the
+    point box ``box`` of --region); warn when there are any. Returns the count."""
+    from ._negative import count_negative_peaks
+    n = count_negative_peaks(data, noise, box=box)
+    if n:
+        warnings.warn(f"{n} negative peak{'s' if n != 1 else ''} above "
+                      f"{D.NEGATIVE_WARN_SNR:g} x noise {'were' if n != 1 else 'was'} not "
+                      "picked: pass --negative")
+    return n
 
 
 def _report(r, verbosity):

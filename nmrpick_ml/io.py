@@ -43,7 +43,7 @@ from ._validate import PEAK_DTYPE, as_peak_records, check_number
 from ._version import __version__
 
 __all__ = ["Spectrum", "read_spectrum", "write_table", "read_table", "uc_from_dic",
-           "TABLE_FORMATS", "direct_axis", "spectrum_name"]
+           "TABLE_FORMATS", "direct_axis", "spectrum_name", "labels_from_dic"]
 
 #: Output formats by file extension.
 TABLE_FORMATS = {".tab": "tab", ".list": "list", ".csv": "csv", ".nef": "nef"}
@@ -543,6 +543,35 @@ def uc_from_dic(dic, data):
         return tuple(ng.fileiobase.uc_from_udic(udic, i) for i in range(nd))
     raise NmrpickError("`dic` is not an NMRPipe, Sparky, Bruker or nmrpick-ml .npy "
                        "dictionary (no FDDIMCOUNT, w1, procs/acqus or axes key); pass uc=")
+
+
+def labels_from_dic(dic, data):
+    """The nucleus of each axis of ``data`` from ``dic`` (as :attr:`Spectrum.labels`).
+
+    For NMRPipe, Sparky, Bruker and our ``.npy`` sidecar dictionaries (the
+    same kinds as :func:`uc_from_dic`); ``('Y', 'X')`` when ``dic`` names no
+    nucleus (e.g. ``{}``).
+
+    Examples
+    --------
+    >>> labels_from_dic({}, np.zeros((4, 8)))
+    ('Y', 'X')
+    """
+    nd = np.ndim(data)
+    try:
+        if isinstance(dic, dict) and "FDDIMCOUNT" in dic:
+            udic = ng.pipe.guess_udic(dic, data)
+        elif isinstance(dic, dict) and "w1" in dic:
+            udic = ng.sparky.guess_udic(dic, data)
+        elif isinstance(dic, dict) and ("procs" in dic or "acqus" in dic):
+            udic = _bruker_udic(dic, data, "`dic`")
+        elif isinstance(dic, dict) and isinstance(dic.get("axes"), list):
+            return tuple(_nucleus(ax.get("label", "?")) for ax in dic["axes"][-nd:])
+        else:
+            return ("Y", "X") if nd == 2 else tuple(f"axis{i}" for i in range(nd))
+    except (KeyError, ValueError, TypeError, NmrpickError):
+        return ("Y", "X") if nd == 2 else tuple(f"axis{i}" for i in range(nd))
+    return tuple(_nucleus(udic[i]["label"]) for i in range(nd))
 
 
 def direct_axis(dic, data):

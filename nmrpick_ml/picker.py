@@ -40,6 +40,9 @@ __all__ = ["Picker", "load_model", "default_picker", "validate_config", "detect_
 SKIP_SNR = 5.0
 #: A peak in a column with t1-noise ridges must stand RIDGE_K x the ridge noise.
 RIDGE_K = 6.0
+#: Tiles reaching within this many points of a picked region are run (peaks near
+#: its edge are found with their whole shape in view).
+WITHIN_MARGIN = 16
 #: Engines that run the network.
 ENGINES = ("torch",)
 #: Score floor of :func:`detect_each` (all scored picks, for curves and calibration).
@@ -160,7 +163,7 @@ class Picker:
         return Picker(self.engine, cfg, self.weights_sha256)
 
     def detect(self, data, noise, pthres, nthres=None, *, score_threshold=None, tile=None,
-               overlap=None, batch_size=8, resample="auto", progress=None):
+               overlap=None, batch_size=8, resample="auto", progress=None, within=None):
         """Pick the peaks of a 2D spectrum with the network; positions in points.
 
         Parameters
@@ -187,6 +190,12 @@ class Picker:
             Zoom factors per axis; "auto" measures the typical linewidth.
         progress : callable, optional
             ``progress(done, total)`` after each group of tiles.
+        within : ((y0, y1), (x0, x1)), optional
+            Point ranges (of ``data``) that the caller keeps peaks from: only
+            tiles reaching within :data:`WITHIN_MARGIN` points of them are run.
+            Everything else (noise, resampling, normalisation, ridge noise) is
+            the whole spectrum's, so the peaks found there are those of a
+            whole-spectrum pick. The caller selects the peaks inside.
 
         Returns
         -------
@@ -211,7 +220,8 @@ class Picker:
             thr = abs(pthres if sign > 0 else nthres)
             d = work if sign > 0 else -work
             dets, origins, cores = self._network(x if sign > 0 else -x, d, thr, noise, tile, overlap,
-                                                 floor, batch_size, progress)
+                                                 floor, batch_size, progress,
+                                                 _work_box(within, back, work.shape))
             n_tiles += len(origins)
             st = stitch(dets, origins, cores)
             st["scores"] = calibrate(st["scores"], self.calibration)
@@ -235,10 +245,15 @@ class Picker:
                      factors=tuple(factors), n_tiles=n_tiles, score_threshold=min_score,
                      model_version=self.version)
 
-    def _network(self, x, d, thr, noise, tile, overlap, floor, batch_size, progress):
+    def _network(self, x, d, thr, noise, tile, overlap, floor, batch_size, progress, box=None):
         """Tiles worth running (something above the threshold and SKIP_SNR x
-        noise: noise alone passes 3 sigma in every tile), and their detections."""
+        noise: noise alone passes 3 sigma in every tile; inside ``box`` when
+        given, slices of the work grid), and their detections."""
         coarse = d >= max(thr, SKIP_SNR * noise)
+        if box is not None:
+            inside = np.zeros_like(coarse)
+            inside[box] = True
+            coarse &= inside
 
         def keep(y0, x0):
             return bool(coarse[y0:y0 + tile, x0:x0 + tile].any())
@@ -250,6 +265,19 @@ class Picker:
             if progress is not None:
                 progress(min(i + batch_size * 4, len(tiles)), len(tiles))
         return dets, origins, cores
+
+
+def _work_box(within, back, shape):
+    """Slices of the work (resampled) grid covering the point box ``within`` of
+    the data grid plus WITHIN_MARGIN points; None for no box."""
+    if within is None:
+        return None
+    out = []
+    for (a, b), f, n in zip(within, back, shape):
+        lo = int(np.floor((min(a, b) - WITHIN_MARGIN) / f))
+        hi = int(np.ceil((max(a, b) + WITHIN_MARGIN) / f))
+        out.append(slice(max(lo, 0), max(min(hi + 1, n), 0)))
+    return tuple(out)
 
 
 def _thresholds(r, thr, ridge, shape):

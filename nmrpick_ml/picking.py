@@ -26,8 +26,8 @@ METHODS = ("nmrglue", "maskrcnn")
 
 
 def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="maskrcnn",
-         score_threshold=None, tile=None, overlap=None, batch_size=8, device="cpu",
-         model=None, table=True, as_frame=False, progress=None):
+         score_threshold=None, region=None, exclude=None, tile=None, overlap=None, batch_size=8,
+         device="cpu", model=None, table=True, as_frame=False, progress=None):
     """Pick the peaks of a 2D spectrum.
 
     A drop-in for ``nmrglue.analysis.peakpick.pick`` on the ``dic, data, uc``
@@ -62,6 +62,17 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
     score_threshold : float, optional
         Drop peaks whose SCORE is below this (0..1). For 'maskrcnn' the default
         comes from the model's config; threshold picks all score 1.0.
+    region : str, dict or two (low, high) ranges, optional
+        Pick only inside these ppm ranges: ``"6.5:10.5,100:135"`` (X = axis
+        1, then Y = axis 0, as the table's columns), ``"1H=6.5:10.5,15N=100:135"``
+        (by nucleus, from ``dic``; ``X=``/``Y=`` also work; an axis left out is
+        whole), ``{"1H": (6.5, 10.5)}`` or ``((6.5, 10.5), (100, 135))`` (X, Y);
+        see :mod:`nmrpick_ml.region`. The noise (so the default threshold and
+        the network's normalisation) is still measured on the whole spectrum:
+        the peaks picked are those the whole spectrum gives inside the region.
+    exclude : region or list of regions, optional
+        Drop peaks inside any of these (same forms); ``"1H=4.6:4.8"`` is a
+        band across the whole other axis (e.g. water).
     tile, overlap, batch_size, device, model
         Mask R-CNN settings (tile size and overlap in points, default from the
         model's config: 128 and 24; tiles per batch; torch device; a
@@ -143,16 +154,22 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         from ._classical import pick_nmrglue
         pthres = opts["pthres"] if opts["pthres"] is not None else opts["snr"] * estimate_noise(data)
         return pick_nmrglue(data, pthres, opts["nthres"], table=False)
+    box, excluded = None, ()
+    if region is not None or exclude is not None:
+        from .io import labels_from_dic
+        from .region import resolve_regions
+        box, excluded = resolve_regions(region, exclude, labels_from_dic(dic, data), uc,
+                                        data.shape)
     peaks = find_peaks(data, pthres=pthres, nthres=nthres, snr=snr, method=method,
                        score_threshold=score_threshold, tile=tile, overlap=overlap,
                        batch_size=batch_size, device=device, model=model, progress=progress,
-                       _stacklevel=3)
+                       region=box, exclude=excluded, _stacklevel=3)
     return peaks.to_table(uc, as_frame=as_frame)
 
 
 def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="maskrcnn",
                score_threshold=None, tile=None, overlap=None, batch_size=8, device="cpu",
-               model=None, progress=None, _stacklevel=2):
+               model=None, progress=None, region=None, exclude=(), _stacklevel=2):
     """Pick the peaks of a 2D spectrum in points: the core of :func:`pick`.
 
     validate -> noise (estimated once, unless given) -> the network
@@ -168,6 +185,13 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
         needs it).
     pthres, nthres, snr, method, score_threshold, tile, overlap, batch_size, device, model, progress
         As for :func:`pick`.
+    region : ((y0, y1), (x0, x1)), optional
+        Keep only peaks whose centre lies inside these point ranges
+        (:func:`nmrpick_ml.region.region_points` makes them from ppm); the
+        network runs only on the tiles that reach into it. The noise is the
+        whole spectrum's.
+    exclude : sequence of point boxes, optional
+        Drop peaks whose centre lies inside any of them.
 
     Returns
     -------
@@ -201,11 +225,22 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
         if score_threshold is not None:
             peaks = peaks.select(peaks.score >= score_threshold).replace(
                 score_threshold=score_threshold)
-        return peaks
+        return _in_region(peaks, region, exclude)
     from .picker import as_picker
     picker = as_picker(model, device)
-    return picker.detect(data, noise, pthres, nthres, score_threshold=score_threshold, tile=tile,
-                         overlap=overlap, batch_size=batch_size, progress=progress)
+    peaks = picker.detect(data, noise, pthres, nthres, score_threshold=score_threshold, tile=tile,
+                          overlap=overlap, batch_size=batch_size, progress=progress,
+                          within=region)
+    return _in_region(peaks, region, exclude)
+
+
+def _in_region(peaks, region, exclude):
+    """The peaks whose centre is inside ``region`` (None: all) and no ``exclude`` box."""
+    if region is None and not exclude:
+        return peaks
+    from .region import keep_mask
+    c = peaks.centre
+    return peaks.select(keep_mask(c[:, 0], c[:, 1], region, exclude or ()))
 
 
 def _check_options(data, pthres, nthres, snr, method, score_threshold, tile, overlap, batch_size):

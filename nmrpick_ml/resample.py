@@ -70,13 +70,18 @@ def choose_factors(data, noise, resample="auto", signed=False):
     noise : float
     resample : "auto", "none" or (float, float)
     signed : bool
-        Negative peaks are picked too: they count in the measurement.
+        Negative peaks are picked too. The linewidth is still measured on the
+        positive peaks, so that picking the negative ones too does not change
+        the positive picks; only when no positive peak is strong enough to be
+        measured are the negative ones used.
     """
     if isinstance(resample, str):
         if resample != "auto":
             return np.ones(2)
-        probe = np.abs(data) if signed else data
-        return resample_factors(typical_fwhh(probe, noise))
+        fwhh = typical_fwhh(data, noise)
+        if signed and not np.all(np.isfinite(fwhh)):
+            fwhh = typical_fwhh(np.abs(data), noise)
+        return resample_factors(fwhh)
     return np.asarray(resample, float)
 
 

@@ -334,6 +334,55 @@ def test_poky_asks_for_spectrum_and_skips_outside_region(poky_macro, ucsf, tmp_p
     assert "placed 7 peaks" in msg and "1 position outside" in msg
 
 
+def test_poky_picks_the_displayed_region_and_reports_progress(poky_macro, ucsf, tmp_path):
+    exe, record = fake_exe(tmp_path, tab=tab_text(known_rows(ucsf)), sleep=0.4)
+    poky_macro.PROGRESS_S = 0.05
+    sp = poky_double.Spectrum(ucsf.path, scale_offset=POKY_OFFSET)
+    # the view shows 112..126 ppm 15N x 7.5..9.0 ppm 1H (displayed ppm, offset included)
+    view = poky_double.View(sp, ((112.0, 7.5), (126.0, 9.0)))
+    session = poky_double.Session([sp], selected=sp, view=view,
+                                  saved={"nmrpick_ml_path": exe})
+    poky_macro.pick_peaks_ml(session)
+    argv = record()["argv"]
+    region = argv[argv.index("--region") + 1]
+    x, y = re.fullmatch(r"X=(.+),Y=(.+)", region).groups()
+    assert [float(v) for v in x.split(":")] == pytest.approx([7.5 - POKY_OFFSET[1],
+                                                              9.0 - POKY_OFFSET[1]])
+    assert [float(v) for v in y.split(":")] == pytest.approx([112.0 - POKY_OFFSET[0],
+                                                              126.0 - POKY_OFFSET[0]])
+    # the status line: started, progress while it ran, then the result
+    assert session.status[0].startswith("nmrpick-ml: picking hsqc ... 0 s")
+    assert len([m for m in session.status if "picking hsqc" in m]) >= 3
+    assert session.status[-1].startswith("nmrpick-ml placed")
+    (title, msg), = session.messages
+    assert "displayed region" in msg and "noise was measured on the whole spectrum" in msg
+
+
+@needs_cli
+def test_poky_view_region_with_the_real_command(poky_macro, ucsf):
+    sp = poky_double.Spectrum(ucsf.path, scale_offset=POKY_OFFSET)
+    # displayed 15N 110..124, 1H 7..10 (offset included): 3 of the 7 peaks are inside
+    low, high = (110.0, 7.0), (124.0, 10.0)
+    session = poky_double.Session([sp], selected=sp, view=poky_double.View(sp, (low, high)))
+    poky_macro.pick_peaks_ml(session)
+    expected = [(n + POKY_OFFSET[0], h + POKY_OFFSET[1]) for n, h in ucsf.file_ppm()]
+    inside = [p for p in expected if low[0] <= p[0] <= high[0] and low[1] <= p[1] <= high[1]]
+    assert len(inside) == 3
+    assert_on_known([p.position for p in sp.peak_list()], inside)
+
+
+def test_poky_without_a_view_picks_the_whole_spectrum(poky_macro, ucsf, tmp_path):
+    exe, record = fake_exe(tmp_path, tab=tab_text(known_rows(ucsf)))
+    sp = poky_double.Spectrum(ucsf.path)
+    other = poky_double.Spectrum(ucsf.path, name="other")
+    view = poky_double.View(other, ((112.0, 7.5), (126.0, 9.0)))     # a view of another one
+    session = poky_double.Session([sp, other], selected=sp, view=view,
+                                  saved={"nmrpick_ml_path": exe})
+    poky_macro.pick_peaks_ml(session)
+    assert "--region" not in record()["argv"]
+    assert len(sp.peak_list()) == 7
+
+
 def test_poky_pzst_gets_a_clear_message(poky_macro, tmp_path):
     sp = poky_double.Spectrum(str(tmp_path / "hsqc.pzst"))
     session = poky_double.Session([sp], selected=sp)
@@ -441,6 +490,32 @@ def test_ccpn_plane_axes_arguments_and_clean_env(ucsf, tmp_path, monkeypatch):
     assert h_axis["ref_point"] == 1.0 and h_axis["ref_ppm"] == pytest.approx(sp.referenceValues[0])
     assert n_axis["sw_hz"] == pytest.approx(32.0 * 60.8) and h_axis["obs_mhz"] == 600.0
     _check_peak_list(sp, ucsf, with_widths=True)
+
+
+def test_ccpn_drag_sends_the_whole_plane_and_the_region(ucsf, tmp_path):
+    exe, record = fake_exe(tmp_path, tab=tab_text(known_rows(ucsf)))
+    sp = ccpn_double.make_spectrum("3.2", ucsf, reref=CCPN_REREF)
+    ns, log = ccpn_double.console("3.2", sp)
+    ns["NMRPICK_ML_EXE"] = exe
+    run_ccpn(ns, "--register")
+    # a drag over 1H points 41..300 and 15N points 5..20 (1-based, CCPN dimensions 1, 2)
+    h = [sp.point2ppm(p, dimension=1) for p in (41, 300)]
+    n = [sp.point2ppm(p, dimension=2) for p in (5, 20)]
+    made = sp.pickPeaks(peakList=sp.newPeakList(title="drag"), positiveThreshold=1.0,
+                        H=(min(h), max(h)), N=(min(n), max(n)))
+    rec = record()
+    n_axis, h_axis = rec["sidecar"]["axes"]
+    assert (h_axis["sw_hz"], n_axis["sw_hz"]) == pytest.approx(sp.spectralWidthsHz)  # whole plane
+    assert h_axis["ref_point"] == n_axis["ref_point"] == 1.0
+    region = rec["argv"][rec["argv"].index("--region") + 1]
+    x, y = re.fullmatch(r"X=(.+),Y=(.+)", region).groups()
+    assert sorted(float(v) for v in x.split(":")) == pytest.approx(
+        sorted(sp.point2ppm(p, dimension=1) for p in (40.5, 300.5)), abs=1e-5)
+    assert sorted(float(v) for v in y.split(":")) == pytest.approx(
+        sorted(sp.point2ppm(p, dimension=2) for p in (4.5, 20.5)), abs=1e-5)
+    # the table's whole-plane points come back at the right ppm
+    assert_on_known([(p.ppmPositions[1], p.ppmPositions[0]) for p in made],
+                    ccpn_expected(ucsf), tol=(1e-3, 1e-3))
 
 
 def test_ccpn_missing_executable_timeout_and_crash_create_nothing(ucsf, tmp_path):

@@ -26,7 +26,12 @@ done in CCPN is honoured.  X is CCPN dimension 1 (the direct axis).
 ``--register`` (3.1+) defines ``NmrpickMLPicker``, a ``PeakPickerABC`` with
 ``peakPickerType = 'nmrpick-ml'``, registers it and makes it the peak picker of
 the current spectrum; CCPN's own picking (``spectrum.pickPeaks``, drag-to-pick)
-then runs nmrpick-ml on the picked region.  Run it again in each new session.
+then runs nmrpick-ml on the picked region: the command gets the whole plane and
+the region as ``--region``, so the noise is that of the whole plane.  CCPN
+forgets registered pickers when it closes; to have it in every session, add
+this line to a macro that CCPN runs at start-up (or run it once per session)::
+
+    %run -i ~/.ccpn/macros/nmrpick_ccpn.py --register
 
 Which ``nmrpick-ml`` runs: ``--exe PATH``, else a console variable
 ``NMRPICK_ML_EXE``, else ``DEFAULT_EXE`` below, else the environment variable
@@ -288,20 +293,34 @@ def make_picker_class(exe, timeout, args, report):
         _nmrpickReport = staticmethod(report)
 
         def findPeaks(self, data):
-            """SimplePeaks (0-based points in numpy order) found in ``data``."""
+            """SimplePeaks (0-based points of ``data``, numpy order) found in ``data``.
+
+            ``data`` is the region CCPN asks for (``sliceTuples``, e.g. a drag).
+            The command gets the whole plane and that region as ``--region``, so
+            that the noise (and with it the threshold floor and the score) is
+            measured on the whole plane, not on the dragged box.
+            """
             shape = getattr(data, 'shape', ())
             if len(shape) != 2:
                 self._nmrpickReport('nmrpick-ml picks 2D data only; got shape %r.' % (shape,))
                 return []
-            # first (1-based) point of the region per CCPN dimension, set by pickPeaks
+            # (first, last) 1-based point of the region per CCPN dimension, set by pickPeaks
             slices = getattr(self, 'sliceTuples', None)
             starts = tuple(int(min(s)) for s in slices) if slices else (1, 1)
+            stops = tuple(int(max(s)) for s in slices) if slices else (shape[1], shape[0])
             pos, neg = self.positiveThreshold, self.negativeThreshold
             thr = abs(pos) if pos else (abs(neg) if neg else None)
             extra = _threshold_args(None, thr, bool(neg), None)
+            plane, region = _whole_plane(self.spectrum, shape, starts, stops)
             tmp = tempfile.mkdtemp(prefix='nmrpick-ml-')
             try:
-                path = write_plane(data, plane_axes(self.spectrum, starts, shape), tmp)
+                if plane is not None:
+                    path = write_plane(plane, plane_axes(self.spectrum), tmp)
+                    extra += ['--region', region]
+                    offset = starts                   # table points: of the whole plane
+                else:                                 # no whole plane: the region alone
+                    path = write_plane(data, plane_axes(self.spectrum, starts, shape), tmp)
+                    offset = (1, 1)
                 rows = run_nmrpick(self._nmrpickExe, path, tmp,
                                    list(self._nmrpickArgs) + extra, self._nmrpickTimeout)
             except PickError as e:
@@ -314,12 +333,32 @@ def make_picker_class(exe, timeout, args, report):
                 widths = None
                 if _finite(row.get('XW')) and _finite(row.get('YW')):
                     widths = (row['XW'], row['YW'])   # CCPN dimension order
-                peaks.append(SimplePeak(points=(row['Y_AXIS'] - 1, row['X_AXIS'] - 1),
-                                        height=row['HEIGHT'], lineWidths=widths,
+                points = (row['Y_AXIS'] - offset[1], row['X_AXIS'] - offset[0])
+                peaks.append(SimplePeak(points=points, height=row['HEIGHT'], lineWidths=widths,
                                         volume=row['VOL'] if _finite(row.get('VOL')) else None))
             return peaks
 
     return NmrpickMLPicker
+
+
+def _whole_plane(spectrum, shape, starts, stops):
+    """(whole plane, ``--region`` text) for a region of a 2D spectrum, or (None, None).
+
+    The region's edges are those of its first and last points (+-0.5), in
+    ppm of CCPN's referencing (``point2ppm``), as X (dimension 1) and Y (2).
+    """
+    if getattr(spectrum, 'dimensionCount', 2) != 2 or not hasattr(spectrum, 'point2ppm'):
+        return None, None
+    try:
+        plane = spectrum.getPlaneData()
+    except Exception:                       # noqa: BLE001 - any host failure: region alone
+        return None, None
+    if len(getattr(plane, 'shape', ())) != 2 or plane.shape[0] < shape[0] \
+            or plane.shape[1] < shape[1]:
+        return None, None
+    ppm = [sorted((spectrum.point2ppm(starts[i] - 0.5, dimension=i + 1),
+                   spectrum.point2ppm(stops[i] + 0.5, dimension=i + 1))) for i in range(2)]
+    return plane, 'X=%.6f:%.6f,Y=%.6f:%.6f' % (ppm[0][0], ppm[0][1], ppm[1][0], ppm[1][1])
 
 
 def register_picker(ns, exe, timeout, opts):

@@ -33,7 +33,10 @@ The run is stopped after 600 s; change that with
 
 What the command is asked for: ``nmrpick-ml DATA_PATH -o TMP/peaks.tab
 --format tab -q`` plus ``--snr``, ``--negative`` and ``--score-threshold`` from
-the dialogs.  The NMRPipe ``.tab`` carries both ppm values and the SCORE column
+the dialogs, and ``--region`` with the region shown in the selected view of the
+spectrum (what you see is what is picked; the noise is still measured on the
+whole spectrum).  While it runs, POKY's status line
+(``session.report_information``) says so every PROGRESS_S seconds.  The NMRPipe ``.tab`` carries both ppm values and the SCORE column
 in one file: its Y axis is the first UCSF axis (w1) and its X axis the second
 (w2), in the file's ppm; ``scale_offset`` is added before placing.
 
@@ -50,6 +53,7 @@ TITLE = 'nmrpick-ml'
 NOTE_PREFIX = 'nmrpick-ml'
 EXE_NAME = 'nmrpick-ml'
 DEFAULT_TIMEOUT_S = 600.0
+PROGRESS_S = 2.0                 # seconds between status-line reports while it runs
 
 KEY_PATH = 'nmrpick_ml_path'
 KEY_TIMEOUT = 'nmrpick_ml_timeout'
@@ -119,6 +123,9 @@ def _pick(session):
         return
 
     args = []
+    region = displayed_region(session, spectrum)
+    if region is not None:
+        args += ['--region', region_arg(region)]
     if options['snr'] is not None:
         args += ['--snr', repr(options['snr'])]
     if options['negative']:
@@ -129,8 +136,18 @@ def _pick(session):
     tmp = tempfile.mkdtemp(prefix='nmrpick-ml-')
     try:
         out = os.path.join(tmp, 'peaks.tab')
-        run_command([exe, data_path, '-o', out, '--format', 'tab', '-q'] + args,
-                    _timeout(project), tmp)
+        timeout = _timeout(project)
+
+        def progress(elapsed):
+            _status(session, 'nmrpick-ml: picking %s ... %d s (stopped at %d s)'
+                    % (spectrum.name, elapsed, timeout))
+        progress(0)
+        try:
+            run_command([exe, data_path, '-o', out, '--format', 'tab', '-q'] + args,
+                        timeout, tmp, progress)
+        except PickError:
+            _status(session, 'nmrpick-ml: failed on %s' % spectrum.name)
+            raise
         rows = read_tab(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -138,6 +155,11 @@ def _pick(session):
     placed, outside = _place(spectrum, rows)
     msg = 'nmrpick-ml placed %d peak%s on %s.' % (
         len(placed), '' if len(placed) == 1 else 's', spectrum.name)
+    _status(session, msg)
+    if region is not None:
+        msg += ('\nPicked in the displayed region %s ppm (%s) x %s ppm (%s); the noise was '
+                'measured on the whole spectrum.' % (
+                    _span(region, 1), spectrum.nuclei[1], _span(region, 0), spectrum.nuclei[0]))
     if outside:
         msg += '\n%d position%s outside the spectrum region skipped.' % (
             outside, '' if outside == 1 else 's')
@@ -150,6 +172,35 @@ def _pick(session):
                 'to remove them (POKY\'s scripting API has no call that deletes '
                 'a peak).' % len(options['old_peaks']))
     session.show_message(TITLE, msg)
+
+
+def _status(session, message):
+    """A line in POKY's main-window status (``report_information``), if it has one."""
+    report = getattr(session, 'report_information', None)
+    if report is not None:
+        report(message)
+
+
+def displayed_region(session, spectrum):
+    """The region of ``spectrum`` shown in the selected view, in file ppm:
+    ((low per axis), (high per axis)), or None when no view of it is selected."""
+    view = session.selected_view()
+    if view is None or view.spectrum is not spectrum:
+        return None
+    low, high = view.region
+    offset = spectrum.scale_offset
+    return (tuple(low[i] - offset[i] for i in range(2)),
+            tuple(high[i] - offset[i] for i in range(2)))
+
+
+def region_arg(region):
+    """``--region`` of nmrpick-ml: X (= w2, axis 1) and Y (= w1, axis 0) in file ppm."""
+    low, high = region
+    return 'X=%.6f:%.6f,Y=%.6f:%.6f' % (low[1], high[1], low[0], high[0])
+
+
+def _span(region, axis):
+    return '%.3f..%.3f' % (region[0][axis], region[1][axis])
 
 
 def _choose_spectrum(session):
@@ -293,8 +344,10 @@ def clean_env():
     return env
 
 
-def run_command(cmd, timeout, workdir):
-    """Run ``cmd``; raise PickError with its last stderr line when it fails."""
+def run_command(cmd, timeout, workdir, progress=None):
+    """Run ``cmd``; raise PickError with its last stderr line when it fails.
+
+    ``progress(elapsed_seconds)`` is called every PROGRESS_S seconds while it runs."""
     err_path = os.path.join(workdir, 'stderr.txt')
     log_path = os.path.join(workdir, 'stdout.txt')
     kwargs = {}
@@ -307,9 +360,15 @@ def run_command(cmd, timeout, workdir):
                                     env=clean_env(), cwd=workdir, **kwargs)
         except OSError as e:
             raise PickError('Could not start %s:\n%s' % (cmd[0], e))
-        deadline = time.time() + timeout
+        start = time.time()
+        deadline = start + timeout
+        reported = start
         while proc.poll() is None:
-            if time.time() > deadline:
+            now = time.time()
+            if progress is not None and now - reported >= PROGRESS_S:
+                reported = now
+                progress(now - start)
+            if now > deadline:
                 _kill(proc)
                 raise PickError('nmrpick-ml did not finish within %g s and was '
                                 'stopped; nothing was placed.\n(Raise the limit '

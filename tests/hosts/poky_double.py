@@ -10,6 +10,12 @@ lazily so that this module loads without numpy).  Its ``region`` and peak
 positions are in displayed ppm = file ppm + ``scale_offset``.  ``place_peak``
 refuses a position outside ``region`` (the macro must skip those itself).
 
+A selected ``View`` (``view=``) shows a region of its spectrum: ``region`` in
+displayed ppm per spectrum axis, as POKY's script reference gives it
+(``View.region = ((min per axis), (max per axis))``, ``View.spectrum``).
+``report_information`` (the main window's status line) is recorded in
+``status``.
+
 Dialogs are answered by ``answers``: a dict from a lower-case substring of the
 dialog's message (or title for the spectrum selection) to the answer.  An
 unanswered input dialog returns its default, a yes/no dialog False and the
@@ -25,12 +31,15 @@ class _Poky(Strict):
 
 
 class Session(_Poky):
-    __slots__ = ("_project", "_selected", "_answers", "messages", "dialogs", "commands")
+    __slots__ = ("_project", "_selected", "_view", "_answers", "messages", "dialogs",
+                 "commands", "status")
 
-    def __init__(self, spectra=(), selected=None, answers=None, saved=None):
+    def __init__(self, spectra=(), selected=None, answers=None, saved=None, view=None):
         self._project = Project(list(spectra), saved)
         self._selected = selected
+        self._view = view
         self._answers = dict(answers or {})
+        self.status = []            # messages of report_information (the status line)
         self.messages = []          # (title, message) of show_message
         self.dialogs = []           # (kind, title, message) of every question
         self.commands = []          # (accel, menu text, function) of add_command
@@ -43,7 +52,11 @@ class Session(_Poky):
         return self._selected
 
     def selected_view(self, /):
-        return None
+        return self._view
+
+    def report_information(self, message, /):
+        _check_str(message)
+        self.status.append(message)
 
     def show_message(self, title, message, /):
         _check_str(title, message)
@@ -172,6 +185,21 @@ class Spectrum(_Poky):
     def _height_at(self, pos):
         pts = [int(round(self._ucs[d].f(pos[d] - self._offset[d], "ppm"))) for d in range(2)]
         return float(self._data[pts[0], pts[1]])
+
+
+class View(_Poky):
+    """A view of a spectrum showing ``region`` (displayed ppm, per spectrum axis)."""
+
+    __slots__ = ("_spectrum", "_region", "_name")
+
+    def __init__(self, spectrum, region, name="view"):
+        self._spectrum = spectrum
+        self._region = (tuple(float(v) for v in region[0]), tuple(float(v) for v in region[1]))
+        self._name = name
+
+    name = property(lambda self: self._name)
+    spectrum = property(lambda self: self._spectrum)
+    region = property(lambda self: self._region)
 
 
 class Peak(_Poky):
