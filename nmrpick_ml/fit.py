@@ -10,12 +10,20 @@ the centre and full width at half height ``w`` on its axis:
 ``pseudo-voigt``  ``eta L + (1 - eta) G`` with the same ``w`` (default); the
                   Lorentzian fraction ``eta`` (0..1) is fitted per peak and axis
 
-The fit is bounded (centre within ``max(1, FWHH/2)`` points of the pick,
-widths within 1/3..3x the pick's, the height keeps the pick's sign) and run by
-``scipy.optimize.least_squares`` (trust-region reflective, analytic Jacobian),
-starting from the picks. Peaks of neighbouring clusters whose tails reach into
-a cluster's region are subtracted (their own fitted model) and the cluster is
-fitted again, once.
+Each cluster also gets a constant offset (a local baseline; ``baseline=False``
+drops it). The fit is bounded (centre within ``max(1, FWHH/2)`` points of the
+pick, widths within 1/3..3x the pick's, Lorentzian fractions in 0..1, the
+height keeps the pick's sign) and starts from the picks. Peaks of neighbouring
+clusters whose tails reach into a cluster's region (1 noise or more) are
+subtracted, with their own fitted shapes, and the cluster is fitted again, once.
+
+Solvers (``method``): ``'lm'`` (default) fits all clusters at once, vectorised
+over every (point, peak) pair: a bounded Levenberg-Marquardt (Marquardt
+scaling, projected steps, parameters held on a bound the gradient pushes
+against), each cluster with its own damping and its own accept/stop decision;
+``'least_squares'`` runs ``scipy.optimize.least_squares`` (trust-region
+reflective, same analytic Jacobian and bounds) cluster by cluster, to the same
+minimum, about 5x slower (a Python call per cluster and iteration).
 
 Volume is the analytic integral of the fitted shape over the plane,
 ``A * I_y * I_x`` with ``I = w (eta pi / 2 + (1 - eta) sqrt(pi / (4 ln2)))``
@@ -23,13 +31,16 @@ Volume is the analytic integral of the fitted shape over the plane,
 and beyond the spectrum's edges.
 
 Standard errors come from the Jacobian at the solution, scaled by the residual
-noise of the cluster (``RSS / (n - p)``), with the correlation of the noise
-between neighbouring points taken into account: zero filling and apodisation
-make neighbouring points of real spectra correlated, which makes the plain
-``s^2 (J^T J)^-1`` too small by a factor of up to 3 or more. The correlation
-per axis is measured on the quiet parts of the spectrum
-(:func:`noise_correlation`) and the covariance is the sandwich
-``s^2 H^-1 J^T R J H^-1`` (``H = J^T J``, ``R`` the separable correlation).
+noise of the cluster, with the correlation of the noise between neighbouring
+points taken into account: zero filling and apodisation make neighbouring
+points of real spectra correlated, which makes the plain ``s^2 (J^T J)^-1``
+too small by a factor of 2-3. The correlation per axis is measured on the quiet
+parts of the spectrum (:func:`noise_correlation`); the covariance is the
+sandwich ``s^2 H^-1 J^T R J H^-1`` (``H = J^T J``, ``R`` the separable
+correlation) and ``s^2 = RSS / (n - tr(H^-1 J^T R J))`` (the residual
+variance, with the degrees of freedom that correlated noise leaves). Where the
+reduced chi-square exceeds :data:`MISFIT_CHI2` (misfit such as t1 ridges
+dominates), the cluster's own residual correlation is used where larger.
 Errors of derived values (volume, Hz) follow by linear propagation.
 
 A peak whose fitted height is below 3 of its standard errors is flagged. One
@@ -48,7 +59,7 @@ from ._errors import NmrpickError
 from ._noise import estimate_noise
 from ._validate import check_choice, check_number, check_spectrum
 
-__all__ = ["fit_peaks", "FitResult", "noise_correlation", "profile", "volume_integral",
+__all__ = ["fit_peaks", "fit_planes", "FitResult", "noise_correlation", "profile", "volume_integral",
            "SHAPES", "FIT_COLUMNS"]
 
 #: Lineshape models (per axis).
@@ -58,6 +69,9 @@ _8LN2 = 8.0 * np.log(2.0)
 #: Integral of the unit-height Gaussian / Lorentzian profile of FWHH 1.
 _IG = float(np.sqrt(np.pi / _4LN2))
 _IL = float(np.pi / 2.0)
+#: Clusters whose reduced chi-square exceeds this take their residual's own correlation
+#: into the errors (misfit, e.g. t1 ridges, is correlated along whole columns).
+MISFIT_CHI2 = 2.0
 #: Parameters per peak, in order: centre y, centre x, FWHH y, FWHH x, height, eta y, eta x.
 _NPAR = 7
 #: A fitted height below this many standard errors is flagged.
@@ -253,150 +267,375 @@ def noise_correlation(data, noise=None, max_lag=8, block=32):
     return out[0], out[1]
 
 
-def _toeplitz(rho, n):
-    """n x n correlation matrix from the lags ``rho`` (0 beyond)."""
-    m = np.zeros((n, n))
-    idx = np.arange(n)
-    lag = np.abs(idx[:, None] - idx[None, :])
-    ok = lag < len(rho)
-    m[ok] = rho[lag[ok]]
-    return m
+# --------------------------------------------------------------------------- the engine
+
+def _residual_correlation(ry, rx, rq, resid, rho_y, rho_x, max_lag=8):
+    """Lag correlations per axis of a cluster's own residual, each at least the noise's."""
+    out = []
+    y0, x0 = int(ry.min()), int(rx.min())
+    img = np.full((int(rq.max()) + 1, int(ry.max()) - y0 + 1, int(rx.max()) - x0 + 1), np.nan)
+    img[rq, ry.astype(int) - y0, rx.astype(int) - x0] = resid
+    var = float(np.nanmean(img * img))
+    for axis, base in ((1, rho_y), (2, rho_x)):
+        r = [1.0]
+        for lag in range(1, min(max_lag, img.shape[axis] - 1) + 1):
+            a = np.take(img, np.arange(lag, img.shape[axis]), axis=axis)
+            b = np.take(img, np.arange(0, img.shape[axis] - lag), axis=axis)
+            prod = a * b
+            ok = np.isfinite(prod)
+            v = float(np.mean(prod[ok])) / var if ok.sum() > 10 and var > 0 else 0.0
+            v = max(v, float(base[lag]) if lag < len(base) else 0.0)
+            if v < 0.05 or v > r[-1]:
+                break
+            r.append(min(v, 0.999))
+        out.append(np.array(r))
+    return out[0], out[1]
 
 
-# --------------------------------------------------------------------------- model
-
-def _prof(t, c, w, e):
-    """Profiles (K, n) with their derivatives wrt centre, width and eta."""
-    d = t[None, :] - c[:, None]
-    w2 = (w * w)[:, None]
+def _prof1(d, w, e):
+    """Pseudo-Voigt values of offsets ``d`` and their derivatives wrt centre, width, eta."""
+    w2 = w * w
     u2 = d * d / w2
     g = np.exp(-_4LN2 * u2)
     lo = 1.0 / (1.0 + 4.0 * u2)
-    e = e[:, None]
     p = e * lo + (1.0 - e) * g
     # dP/dc = (eta 8 L^2 + (1 - eta) 8 ln2 G) d / w^2 ; dP/dw = dP/dc * d / w
     k = (e * 8.0 * lo * lo + (1.0 - e) * _8LN2 * g) * d / w2
-    return p, k, k * d / w[:, None], lo - g
+    return p, k, k * d / w, lo - g
 
 
-class _Cluster:
-    """One fit problem: a box of the data, the points used, the peaks' parameters."""
+class _Problem:
+    """Clusters of peaks fitted together as one sparse, bounded least-squares problem.
 
-    def __init__(self, y0, x0, sub, mask, params, lo, hi, free, baseline=True):
-        self.y0, self.x0 = y0, x0
-        self.baseline = baseline          # fit a constant offset (stored after the peaks)
-        self.offset = 0.0
-        self.sub = sub                    # (ny, nx) data (noise units) minus neighbours
-        self.mask = mask                  # (ny, nx) bool: points fitted
-        self.params = params              # (K, 7) full parameters (box coordinates)
-        self.lo, self.hi = lo, hi         # (K, 7) bounds
-        self.free = free                  # (K, 7) bool: fitted parameters
-        self.ty = np.arange(sub.shape[0], dtype=float)
-        self.tx = np.arange(sub.shape[1], dtype=float)
+    Every cluster has its own rows (its points, once per plane) and its own
+    columns, so the Jacobian is block diagonal; ``least_squares`` (trf, lsmr)
+    solves all blocks at once and the model and Jacobian are evaluated for all
+    (point, peak) pairs in one vectorised pass.
 
-    def model(self, params=None):
-        """The fitted peaks (and offset) on the box."""
-        p = self.params if params is None else params
-        py = profile(self.ty[None, :], p[:, 0:1], p[:, 2:3], p[:, 5:6])
-        px = profile(self.tx[None, :], p[:, 1:2], p[:, 3:4], p[:, 6:7])
-        return np.einsum("k,ky,kx->yx", p[:, 4], py, px) + self.offset
+    Parameters per peak: FWHH y, x and eta y, x (shared by the planes), centre
+    y, x (shared, or one per plane with ``free_pos``), one height per plane;
+    per cluster one offset per plane.
+    """
 
-    def jacobian(self, p):
-        """Model (ny, nx) and Jacobian (ny*nx, K*7) at full parameters ``p``."""
-        a = p[:, 4:5]
-        py, ky, wy, ey = _prof(self.ty, p[:, 0], p[:, 2], p[:, 5])
-        px, kx, wx, ex = _prof(self.tx, p[:, 1], p[:, 3], p[:, 6])
-        ys = np.stack([a * ky, py, a * wy, py, py, a * ey, py])        # (7, K, ny)
-        xs = np.stack([px, a * kx, px, a * wx, px, px, a * ex])        # (7, K, nx)
-        jac = np.einsum("jky,jkx->yxkj", ys, xs).reshape(py.shape[1] * px.shape[1], -1)
-        model = np.einsum("k,ky,kx->yx", p[:, 4], py, px)
-        return model, jac
+    def __init__(self, planes, groups, cen, wid, amp, eta, ref_cen, ref_wid, sign, region, *,
+                 shape, margin, baseline, free_pos=False, bound_sign=True, offset=None):
+        q_n, n1, n2 = planes.shape
+        npk = len(wid)
+        self.q_n, self.groups = q_n, groups
+        ry, rx, rq, rg, pr, pk = [], [], [], [], [], []
+        col = {k: np.zeros((npk, q_n), int) for k in ("cy", "cx", "a")}
+        col.update({k: np.zeros(npk, int) for k in ("wy", "wx", "ey", "ex")})
+        col_b = np.zeros((len(groups), q_n), int)
+        self.row_start, self.col_start, self.npts = [0], [0], []
+        nrow = ncol = 0
+        for gi, g in enumerate(groups):
+            gr = g[region[g]] if np.any(region[g]) else g
+            rc, rw = ref_cen[gr], ref_wid[gr]
+            rad = (0.5 + margin) * rw + 1.0
+            y0 = max(int(np.floor((rc[:, 0] - rad[:, 0]).min())), 0)
+            y1 = min(int(np.ceil((rc[:, 0] + rad[:, 0]).max())) + 1, n1)
+            x0 = max(int(np.floor((rc[:, 1] - rad[:, 1]).min())), 0)
+            x1 = min(int(np.ceil((rc[:, 1] + rad[:, 1]).max())) + 1, n2)
+            ty, tx = np.arange(y0, y1), np.arange(x0, x1)
+            dy = (ty[None, :, None] - rc[:, 0, None, None]) / rad[:, 0, None, None]
+            dx = (tx[None, None, :] - rc[:, 1, None, None]) / rad[:, 1, None, None]
+            yy, xx = np.nonzero(np.any(dy * dy + dx * dx <= 1.0, axis=0))
+            if len(yy) == 0:     # a peak outside the array: its nearest point
+                yy, xx = np.array([min(max(y0, 0), n1 - 1) - y0]), np.array([min(max(x0, 0), n2 - 1) - x0])
+            yy, xx = yy + y0, xx + x0
+            n = len(yy)
+            self.npts.append(n)
+            ry.append(np.tile(yy, q_n))
+            rx.append(np.tile(xx, q_n))
+            rq.append(np.repeat(np.arange(q_n), n))
+            rg.append(np.full(n * q_n, gi))
+            rows = nrow + np.arange(n * q_n)
+            pr.append(np.repeat(rows, len(g)))
+            pk.append(np.tile(g, n * q_n))
+            nrow += n * q_n
+            self.row_start.append(nrow)
+            for k in g:
+                for j, name in enumerate(("wy", "wx", "ey", "ex")):
+                    col[name][k] = ncol + j
+                ncol += 4
+                if free_pos:
+                    col["cy"][k] = ncol + 2 * np.arange(q_n)
+                    col["cx"][k] = ncol + 1 + 2 * np.arange(q_n)
+                    ncol += 2 * q_n
+                else:
+                    col["cy"][k], col["cx"][k] = ncol, ncol + 1
+                    ncol += 2
+                col["a"][k] = ncol + np.arange(q_n)
+                ncol += q_n
+            col_b[gi] = ncol + np.arange(q_n)
+            ncol += q_n
+            self.col_start.append(ncol)
+        self.ry, self.rx = np.concatenate(ry).astype(float), np.concatenate(rx).astype(float)
+        self.rq, self.rg = np.concatenate(rq), np.concatenate(rg)
+        self.pr, self.pk = np.concatenate(pr), np.concatenate(pk)
+        self.nrow, self.ncol, self.col, self.col_b = nrow, ncol, col, col_b
+        self.target = planes[self.rq, self.ry.astype(int), self.rx.astype(int)].astype(float)
+        # values and bounds of every column (peaks of these groups only)
+        ks = np.concatenate(groups)
+        full, lo, hi = np.zeros(ncol), np.full(ncol, -np.inf), np.full(ncol, np.inf)
+        free = np.ones(ncol, bool)
+        dc = np.maximum(1.0, 0.5 * ref_wid[ks])
+        for a, name in enumerate(("cy", "cx")):
+            c = col[name][ks]
+            full[c] = cen[ks, :, a] if free_pos else cen[ks, :1, a]
+            lo[c] = (ref_cen[ks, a] - dc[:, a])[:, None]
+            hi[c] = (ref_cen[ks, a] + dc[:, a])[:, None]
+        for a, name in enumerate(("wy", "wx")):
+            c = col[name][ks]
+            full[c] = wid[ks, a]
+            lo[c] = np.maximum(0.3, ref_wid[ks, a] / 3.0)
+            hi[c] = 3.0 * ref_wid[ks, a] + 2.0
+        for a, name in enumerate(("ey", "ex")):
+            c = col[name][ks]
+            full[c] = eta[ks, a]
+            lo[c], hi[c] = 0.0, 1.0
+            free[c] = shape == "pseudo-voigt"
+        c = col["a"][ks]
+        full[c] = amp[ks]
+        if bound_sign:
+            lo[c] = np.where(sign[ks] > 0, 0.0, -np.inf)[:, None]
+            hi[c] = np.where(sign[ks] > 0, np.inf, 0.0)[:, None]
+        full[col_b] = 0.0 if offset is None else offset
+        free[col_b] = baseline
+        self.full, self.lo, self.hi, self.free = full, lo, hi, free
+        # the Jacobian's structure: 7 entries per (point, peak) pair and one per offset
+        q = self.rq[self.pr]
+        self.pq = q
+        cols = np.stack([col["cy"][self.pk, q], col["cx"][self.pk, q], col["wy"][self.pk],
+                         col["wx"][self.pk], col["a"][self.pk, q], col["ey"][self.pk],
+                         col["ex"][self.pk]], 1)
+        fidx = np.cumsum(free) - 1
+        self.fidx = np.where(free, fidx, -1)
+        fc = self.fidx[cols]
+        self.keep = fc >= 0
+        bcol = self.fidx[col_b[self.rg, self.rq]]
+        bkeep = bcol >= 0
+        rows = np.r_[np.repeat(self.pr, 7).reshape(-1, 7)[self.keep], np.arange(nrow)[bkeep]]
+        cols_f = np.r_[fc[self.keep], bcol[bkeep]]
+        self.n_b = int(bkeep.sum())
+        self.bkeep = bkeep
+        self.e_rows, self.e_cols = rows, cols_f
+        self.nfree = int(free.sum())
 
-    def _free(self):
-        return np.r_[self.free.ravel(), self.baseline]
+    def evaluate(self, full, jac=True, groups=None):
+        """Model at the rows and (optionally) the Jacobian (free columns, CSR).
 
-    def solve(self, max_nfev=60):
-        from scipy.optimize import least_squares
-        free = self._free()
-        full = np.r_[self.params.ravel(), self.offset]
-        lo = np.r_[self.lo.ravel(), -np.inf][free]
-        hi = np.r_[self.hi.ravel(), np.inf][free]
-        fin = np.isfinite(lo) & np.isfinite(hi)
-        x0 = full[free].copy()
-        x0[fin] = np.clip(x0[fin], lo[fin] + 1e-9 * (hi - lo)[fin], hi[fin] - 1e-9 * (hi - lo)[fin])
-        m = self.mask.ravel()
-        d = self.sub.ravel()[m]
-        cache = {}
+        With ``groups`` (bool per cluster) only those clusters' rows are computed
+        (the model is 0 elsewhere, and so are the Jacobian's rows)."""
+        from scipy.sparse import csr_matrix
+        c = self.col
+        if groups is None:
+            pr, pk, q, psel = self.pr, self.pk, self.pq, None
+        else:
+            psel = groups[self.rg[self.pr]]
+            pr, pk, q = self.pr[psel], self.pk[psel], self.pq[psel]
+        dy = self.ry[pr] - full[c["cy"][pk, q]]
+        dx = self.rx[pr] - full[c["cx"][pk, q]]
+        py, ky, wy, ey = _prof1(dy, full[c["wy"][pk]], full[c["ey"][pk]])
+        px, kx, wx, ex = _prof1(dx, full[c["wx"][pk]], full[c["ex"][pk]])
+        a = full[c["a"][pk, q]]
+        pp = py * px
+        model = np.bincount(pr, a * pp, minlength=self.nrow) + full[self.col_b[self.rg, self.rq]]
+        if not jac:
+            return model, None
+        vals = np.stack([a * ky * px, a * py * kx, a * wy * px, a * py * wx, pp, a * ey * px,
+                         a * py * ex], 1)
+        keep = self.keep if psel is None else self.keep[psel]
+        if groups is None:
+            sel = slice(None)
+            nb = self.n_b
+        else:
+            sel = np.r_[np.repeat(psel, 7).reshape(-1, 7)[self.keep],
+                        groups[self.rg][self.bkeep]]
+            nb = int(groups[self.rg][self.bkeep].sum())
+        data = np.r_[vals[keep], np.ones(nb)]
+        jm = csr_matrix((data, (self.e_rows[sel], self.e_cols[sel])), shape=(self.nrow, self.nfree))
+        return model, jm
 
-        def evaluate(x):
-            key = x.tobytes()
-            if key not in cache:
-                cache.clear()
-                full[free] = x
-                model, jac = self.jacobian(full[:-1].reshape(-1, _NPAR))
-                jac = np.column_stack([jac[m], np.ones(int(m.sum()))])
-                cache[key] = (model.ravel()[m] + full[-1] - d, jac[:, free])
-            return cache[key]
+    def own(self, full):
+        """The peaks' signal at the rows (no offsets)."""
+        return self.evaluate(full, jac=False)[0] - full[self.col_b[self.rg, self.rq]]
 
-        res = least_squares(lambda x: evaluate(x)[0], x0, jac=lambda x: evaluate(x)[1],
-                            bounds=(lo, hi), method="trf", x_scale="jac", max_nfev=max_nfev,
-                            xtol=1e-8, ftol=1e-8)
-        full[free] = res.x
-        self.params = full[:-1].reshape(-1, _NPAR)
-        self.offset = float(full[-1])
-        self.rss = float(np.sum(res.fun ** 2))
-        self.n = int(m.sum())
-        self.p = int(free.sum())
+    def solve(self, max_nfev=100, method="lm"):
+        """Fit: ``'lm'`` the batched bounded Levenberg-Marquardt over all clusters at once,
+        ``'least_squares'`` scipy's trust-region reflective solver, cluster by cluster."""
+        x = self.full[self.free].copy()
+        lo, hi = self.lo[self.free], self.hi[self.free]
+        span = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, 1.0)
+        x = np.clip(x, np.where(np.isfinite(lo), lo + 1e-9 * span, -np.inf),
+                    np.where(np.isfinite(hi), hi - 1e-9 * span, np.inf))
+        if x.size:
+            x = (self._lm if method == "lm" else self._least_squares)(x, lo, hi, max_nfev)
+        self.full[self.free] = x
+        r = self.evaluate(self.full, jac=False)[0] - self.target
+        self.resid = r
+        g_n = len(self.groups)
+        self.rss = np.bincount(self.rg, r * r, minlength=g_n)
+        self.n = np.bincount(self.rg, minlength=g_n)
+        self.p = np.diff(self._fstart())
         return self
 
+    def _fstart(self):
+        """Start of each cluster's free columns (and the end)."""
+        nf = np.r_[0, np.cumsum(self.free)]
+        return nf[np.asarray(self.col_start)]
+
+    def _cost(self, x, groups=None):
+        full = self.full.copy()
+        full[self.free] = x
+        r = self.evaluate(full, jac=False, groups=groups)[0] - self.target
+        return np.bincount(self.rg, r * r, minlength=len(self.groups))
+
+    def _lm(self, x, lo, hi, max_iter):
+        """Levenberg-Marquardt with Marquardt's scaling and steps projected on the bounds,
+        each cluster with its own damping, accepted or rejected on its own cost."""
+        g_n = len(self.groups)
+        fs = self._fstart()
+        p_g = np.diff(fs)
+        colg = np.repeat(np.arange(g_n), p_g)
+        loc = np.arange(len(x)) - fs[colg]
+        sizes = np.unique(p_g[p_g > 0])
+        bucket = np.searchsorted(sizes, p_g)
+        bpos = np.zeros(g_n, int)
+        for b, sz in enumerate(sizes):
+            idx = np.nonzero(p_g == sz)[0]
+            bpos[idx] = np.arange(len(idx))
+        counts = np.bincount(bucket[p_g > 0], minlength=len(sizes))
+        lam = np.full(g_n, 1e-3)
+        active = p_g > 0
+        span = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, 1.0)
+        full = self.full.copy()
+        cost = self._cost(x)
+        for _ in range(max_iter):
+            full[self.free] = x
+            model, jac = self.evaluate(full, groups=active)
+            r = np.where(active[self.rg], model - self.target, 0.0)
+            grad = jac.T @ r
+            jtj = (jac.T @ jac).tocoo()
+            # parameters on a bound that the gradient pushes outwards stay there this step
+            tiny = 1e-9 * span
+            pinned = ((x <= lo + tiny) & (grad > 0)) | ((x >= hi - tiny) & (grad < 0))
+            offd = pinned[jtj.row] | pinned[jtj.col]
+            jtj.data = np.where(offd, np.where(jtj.row == jtj.col, 1.0, 0.0), jtj.data)
+            grad = np.where(pinned, 0.0, grad)
+            eg = colg[jtj.row]
+            step = np.zeros(len(x))
+            for b, sz in enumerate(sizes):
+                m = np.zeros((counts[b], sz, sz))
+                sel = bucket[eg] == b
+                m[bpos[eg[sel]], loc[jtj.row[sel]], loc[jtj.col[sel]]] = jtj.data[sel]
+                rhs = np.zeros((counts[b], sz))
+                cs = bucket[colg] == b
+                rhs[bpos[colg[cs]], loc[cs]] = -grad[cs]
+                gi = np.nonzero(p_g == sz)[0]
+                d = np.einsum("kii->ki", m)
+                damp = lam[gi][:, None] * np.maximum(d, 1e-12 * np.maximum(d.max(axis=1, keepdims=True), 1e-300))
+                m[:, np.arange(sz), np.arange(sz)] += damp + 1e-12
+                try:
+                    sol = np.linalg.solve(m, rhs[..., None])[..., 0]
+                except np.linalg.LinAlgError:
+                    sol = np.stack([np.linalg.lstsq(mm, rr, rcond=None)[0] for mm, rr in zip(m, rhs)])
+                step[cs] = sol[bpos[colg[cs]], loc[cs]]
+            step[~active[colg]] = 0.0
+            xt = np.clip(x + step, lo, hi)
+            ct = self._cost(xt, groups=active)
+            better = (ct < cost) & active
+            take = better[colg]
+            x = np.where(take, xt, x)
+            rel = np.where(better, (cost - ct) / np.maximum(cost, 1e-300), 0.0)
+            stepn = np.bincount(colg, (step / np.maximum(np.abs(x), 1e-3)) ** 2, minlength=g_n)
+            cost = np.where(better, ct, cost)
+            lam = np.where(better, np.maximum(lam * 0.3, 1e-9), lam * 10.0)
+            done = (better & ((rel < 1e-7) | (stepn < 1e-14))) | (lam > 1e4)
+            active &= ~done
+            if not active.any():
+                break
+        return x
+
+    def _least_squares(self, x, lo, hi, max_nfev):
+        """scipy.optimize.least_squares (trf, exact) cluster by cluster."""
+        from scipy.optimize import least_squares
+        fs = self._fstart()
+        full = self.full.copy()
+        for gi in range(len(self.groups)):
+            f0, f1 = fs[gi], fs[gi + 1]
+            r0, r1 = self.row_start[gi], self.row_start[gi + 1]
+            if f1 == f0:
+                continue
+
+            def fun(xg, f0=f0, f1=f1, r0=r0, r1=r1):
+                x[f0:f1] = xg
+                full[self.free] = x
+                return (self.evaluate(full, jac=False)[0] - self.target)[r0:r1]
+
+            def jac(xg, f0=f0, f1=f1, r0=r0, r1=r1):
+                x[f0:f1] = xg
+                full[self.free] = x
+                return self.evaluate(full)[1][r0:r1, f0:f1].toarray()
+
+            res = least_squares(fun, x[f0:f1].copy(), jac=jac, bounds=(lo[f0:f1], hi[f0:f1]),
+                                method="trf", x_scale="jac", max_nfev=max_nfev)
+            x[f0:f1] = res.x
+        return x
+
     def bic(self):
-        return self.n * np.log(max(self.rss, 1e-300) / self.n) + self.p * np.log(self.n)
+        n = np.maximum(self.n, 1)
+        return n * np.log(np.maximum(self.rss, 1e-300) / n) + self.p * np.log(n)
 
-    def covariance(self, rho_y, rho_x):
-        """Covariance (K*7+1, K*7+1) of the full parameters, offset last (0 for fixed
-        ones), noise units."""
-        free = self._free()
-        _, jac = self.jacobian(self.params)
-        jac = np.column_stack([jac, np.ones(len(jac))])
-        m = self.mask.ravel()
-        jf = np.where(m[:, None], jac[:, free], 0.0)
-        ny, nx = self.sub.shape
-        h = jf[m].T @ jf[m]
-        try:
+    def covariances(self, rho_y, rho_x, which=None):
+        """Per cluster (``which``, default all): (full column indices, covariance of those
+        columns, residual variance in noise units = reduced chi2)."""
+        _, jac = self.evaluate(self.full)
+        jac = jac.tocsr()
+        nf = np.r_[0, np.cumsum(self.free)]
+        out = []
+        corr = len(rho_y) > 1 or len(rho_x) > 1
+        for gi in (range(len(self.groups)) if which is None else which):
+            r0, r1 = self.row_start[gi], self.row_start[gi + 1]
+            c0, c1 = self.col_start[gi], self.col_start[gi + 1]
+            f0, f1 = nf[c0], nf[c1]
+            cols = np.arange(c0, c1)
+            jg = jac[r0:r1, f0:f1].toarray()
+            h = jg.T @ jg
             hinv = np.linalg.pinv(h, rcond=1e-12, hermitian=True)
-        except np.linalg.LinAlgError:
-            hinv = np.full_like(h, np.nan)
-        if len(rho_y) > 1 or len(rho_x) > 1:
-            j3 = jf.reshape(ny, nx, -1)
-            rj = np.einsum("ab,bcp->acp", _toeplitz(rho_y, ny), j3)
-            rj = np.einsum("cd,adp->acp", _toeplitz(rho_x, nx), rj)
-            meat = jf[m].T @ rj.reshape(ny * nx, -1)[m]
-            meat = (meat + meat.T) / 2
-            cov_f = hinv @ meat @ hinv
-            # E[RSS] = s^2 tr((I - P) R) = s^2 (n - tr(H^-1 J^T R J)) for correlated noise:
-            # the fit absorbs more of it than the p degrees of freedom of white noise
-            dof = self.n - float(np.trace(hinv @ meat))
-        else:
-            cov_f = hinv
-            dof = self.n - self.p
-        s2 = self.rss / max(dof, 1.0)
-        cov = np.zeros((free.size, free.size))
-        cov[np.ix_(free, free)] = cov_f * s2
-        self.chi2 = s2
-        return cov
+            n = self.npts[gi]
+            ry_, rx_ = rho_y, rho_x
+            if self.rss[gi] / max(n * self.q_n - (f1 - f0), 1) > MISFIT_CHI2:
+                # misfit (t1 ridges, shapes the model lacks) dominates the residual: its own
+                # correlation, where larger than the noise's, enters the errors
+                ry_, rx_ = _residual_correlation(self.ry[r0:r1], self.rx[r0:r1], self.rq[r0:r1],
+                                                 self.resid[r0:r1], rho_y, rho_x)
+            if corr or len(ry_) > 1 or len(rx_) > 1:
+                rho_y_, rho_x_ = ry_, rx_
+                yy, xx = self.ry[r0:r0 + n], self.rx[r0:r0 + n]
+                ly = np.abs(yy[:, None] - yy[None, :]).astype(int)
+                lx = np.abs(xx[:, None] - xx[None, :]).astype(int)
+                rmat = np.where(ly < len(rho_y_), rho_y_[np.minimum(ly, len(rho_y_) - 1)], 0.0) * \
+                    np.where(lx < len(rho_x_), rho_x_[np.minimum(lx, len(rho_x_) - 1)], 0.0)
+                j3 = jg.reshape(self.q_n, n, -1)
+                meat = sum(jq.T @ (rmat @ jq) for jq in j3)
+                meat = (meat + meat.T) / 2
+                cov = hinv @ meat @ hinv
+                # E[RSS] = s^2 tr((I - P) R) = s^2 (n - tr(H^-1 J^T R J)) for correlated
+                # noise: the fit absorbs more of it than the p of white noise
+                dof = n * self.q_n - float(np.trace(hinv @ meat))
+            else:
+                cov = hinv
+                dof = n * self.q_n - (f1 - f0)
+            s2 = self.rss[gi] / max(dof, 1.0)
+            full_cov = np.zeros((c1 - c0, c1 - c0))
+            fr = self.free[c0:c1]
+            full_cov[np.ix_(fr, fr)] = cov * s2
+            out.append((cols, full_cov, s2))
+        return out
 
 
-def _peak_boxes(centre, fwhh, reach, shape):
-    """Integer boxes (y0, x0, y1, x1), end exclusive, of +-reach FWHH (+1 point)."""
-    half = reach * fwhh + 1.0
-    lo = np.floor(centre - half).astype(int)
-    hi = np.ceil(centre + half).astype(int) + 1
-    lo = np.clip(lo, 0, np.array(shape) - 1)
-    hi = np.clip(hi, 1, np.array(shape))
-    return np.column_stack([lo, hi])
-
-
-def _fit_clusters(centre, fwhh, height, eta):
+def _fit_clusters(centre, fwhh):
     """Cluster ids of peaks (0-based): half-height ellipses that touch."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -413,11 +652,265 @@ def _fit_clusters(centre, fwhh, height, eta):
     return connected_components(g, directed=False)[1]
 
 
+def _render(shape, cen, wid, amp, eta, peaks, level=0.5):
+    """Image (Q, N1, N2) of the given peaks (noise units), each drawn out to where it
+    falls below ``level``."""
+    q_n = amp.shape[1]
+    out = np.zeros((q_n,) + tuple(shape))
+    for k in peaks:
+        a = float(np.max(np.abs(amp[k])))
+        if a <= level:
+            continue
+        # a Lorentzian falls to level/a at d = w/2 sqrt(a/level - 1)
+        reach = 0.5 * np.sqrt(a / level) + 2.0
+        for q in range(q_n):
+            c = cen[k, q]
+            y0 = max(int(c[0] - reach * wid[k, 0]), 0)
+            y1 = min(int(c[0] + reach * wid[k, 0]) + 2, shape[0])
+            x0 = max(int(c[1] - reach * wid[k, 1]), 0)
+            x1 = min(int(c[1] + reach * wid[k, 1]) + 2, shape[1])
+            if y1 <= y0 or x1 <= x0:
+                continue
+            py = profile(np.arange(y0, y1), c[0], wid[k, 0], eta[k, 0])
+            px = profile(np.arange(x0, x1), c[1], wid[k, 1], eta[k, 1])
+            out[q, y0:y1, x0:x1] += amp[k, q] * np.outer(py, px)
+    return out
+
+
+class _State:
+    """Peak tables (noise units) and, per cluster, the problem that holds its fit."""
+
+    def __init__(self, cen, wid, amp, eta, sign, groups, q_n):
+        self.cen, self.wid, self.amp, self.eta, self.sign = cen, wid, amp, eta, sign
+        self.ref_cen, self.ref_wid = cen[:, 0].copy(), wid.copy()
+        self.region = np.ones(len(wid), bool)
+        self.added = np.zeros(len(wid), bool)
+        self.groups = groups
+        self.offset = np.zeros((len(groups), q_n))
+        self.owner = [None] * len(groups)        # (problem, index of the group in it)
+
+    def problem(self, planes, which, groups=None, **kw):
+        groups = [self.groups[g] for g in which] if groups is None else groups
+        return _Problem(planes, groups, self.cen, self.wid, self.amp, self.eta, self.ref_cen,
+                        self.ref_wid, self.sign, self.region, offset=self.offset[which], **kw)
+
+    def take(self, prob, which):
+        """Copy the fitted parameters of ``prob`` (holding clusters ``which``) into the tables."""
+        for j, gi in enumerate(which):
+            _take_one(self, prob, j, gi)
+
+    def rows(self, gi):
+        prob, j = self.owner[gi]
+        return slice(prob.row_start[j], prob.row_start[j + 1]), prob
+
+    def append(self, cen, wid, amp, eta, sign):
+        self.cen = np.concatenate([self.cen, cen[None]])
+        self.wid = np.vstack([self.wid, wid])
+        self.amp = np.vstack([self.amp, amp])
+        self.eta = np.vstack([self.eta, eta])
+        self.sign = np.r_[self.sign, sign]
+        self.ref_cen = np.vstack([self.ref_cen, cen[0]])
+        self.ref_wid = np.vstack([self.ref_wid, wid])
+        self.region = np.r_[self.region, False]
+        self.added = np.r_[self.added, True]
+        return len(self.wid) - 1
+
+
+def fit_planes(planes, centre, fwhh, height, *, groups=None, noise=1.0, shape="pseudo-voigt",
+               margin=0.75, baseline=True, free_positions=False, bound_sign=True,
+               search_threshold=None, refit_neighbours=True, correlation=(np.ones(1), np.ones(1)),
+               method="lm", max_nfev=100):
+    """Fit peaks on one or several planes at once (the engine of :func:`fit_peaks` and
+    :func:`nmrpick_ml.series.fit_series`).
+
+    Parameters
+    ----------
+    planes : ndarray (Q, N1, N2)
+        Data, one 2-D plane per entry.
+    centre, fwhh : ndarray (k, 2)
+        Start centres and widths (points).
+    height : ndarray (k, Q)
+        Start heights per plane (data units, signed).
+    groups : list of int arrays, optional
+        Peaks fitted together; default: half-height ellipses that touch.
+    noise : float
+        Noise (data units).
+    free_positions : bool
+        One centre per plane (else shared); widths and Lorentzian fractions are
+        always shared, heights always one per plane.
+    bound_sign : bool
+        Keep each height's sign (that of its mean start height).
+    search_threshold : float, optional
+        Residual search threshold in noise units (None: no search; single plane only).
+    correlation : (rho_y, rho_x)
+        Noise autocorrelation per axis.
+    method : {'lm', 'least_squares'}
+        Solver (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``centre`` (k, Q, 2), ``centre_err``, ``fwhh`` (k, 2), ``fwhh_err``, ``eta`` (k, 2),
+        ``eta_err``, ``height`` (k, Q), ``height_err``, ``volume`` (k, Q), ``volume_err``,
+        ``cluster`` (k,), ``chi2_red`` (k,), ``added`` (k,) and ``source`` (k,): the
+        index of the start peak, -1 for added ones (added peaks come last).
+    """
+    planes = np.asarray(planes, dtype=np.float64) / noise
+    q_n = planes.shape[0]
+    k = len(centre)
+    centre = np.asarray(centre, float).reshape(k, 2)
+    fwhh = np.asarray(fwhh, float).reshape(k, 2)
+    amp = np.asarray(height, float).reshape(k, q_n) / noise
+    sign = np.where(amp.sum(axis=1) < 0, -1.0, 1.0)
+    if groups is None:
+        cid = _fit_clusters(centre, fwhh)
+        groups = [np.nonzero(cid == c)[0] for c in range(cid.max() + 1)] if k else []
+    groups = [np.asarray(g, int) for g in groups if len(g)]
+    eta0 = {"pseudo-voigt": 0.5, "gaussian": 0.0, "lorentzian": 1.0}[shape]
+    st = _State(np.repeat(centre[:, None, :], q_n, axis=1), fwhh.copy(), amp.copy(),
+                np.full((k, 2), eta0), sign, list(groups), q_n)
+    kw = dict(shape=shape, margin=margin, baseline=baseline, free_pos=free_positions,
+              bound_sign=bound_sign)
+    solve = dict(max_nfev=max_nfev, method=method)
+    all_g = list(range(len(groups)))
+    if groups:
+        prob = st.problem(planes, all_g, **kw).solve(**solve)
+        st.take(prob, all_g)
+    if refit_neighbours and len(groups) > 1:
+        # the other clusters' peaks reaching into each cluster's region, subtracted
+        model = _render(planes.shape[1:], st.cen, st.wid, st.amp, st.eta, range(k))
+        others = model[prob.rq, prob.ry.astype(int), prob.rx.astype(int)] - prob.own(prob.full)
+        reach = np.bincount(prob.rg, np.abs(others) >= 1.0, minlength=len(groups)) > 0
+        which = [g for g in all_g if reach[g]]
+        if which:
+            p2 = st.problem(planes, which, **kw)
+            for j, gi in enumerate(which):
+                r0, r1 = prob.row_start[gi], prob.row_start[gi + 1]
+                p2.target[p2.row_start[j]:p2.row_start[j + 1]] = prob.target[r0:r1] - others[r0:r1]
+            p2.solve(**solve)
+            st.take(p2, which)
+    if search_threshold is not None and q_n == 1 and groups:
+        _residual_search(st, planes, search_threshold, kw, solve)
+    return _gather(st, correlation, noise, k)
+
+
+def _residual_search(st, planes, thr, kw, solve):
+    """One round: per cluster, a peak at the largest residual maximum above the level,
+    kept when the cluster's BIC drops."""
+    from scipy.ndimage import maximum_filter
+    n1, n2 = planes.shape[1:]
+    cand = []
+    for gi in range(len(st.groups)):
+        sl, prob = st.rows(gi)
+        g = st.groups[gi]
+        r = -prob.resid[sl]
+        sgn = 1.0 if np.sum(st.amp[g]) >= 0 else -1.0
+        cand.append((gi, sgn, sgn * r, prob.ry[sl].astype(int), prob.rx[sl].astype(int)))
+    img = np.full((n1, n2), -np.inf)
+    for gi, sgn, r, yy, xx in cand:
+        img[yy, xx] = r
+    mx = maximum_filter(img, size=3, mode="nearest")
+    new = []
+    for gi, sgn, r, yy, xx in cand:
+        spread = 1.4826 * np.median(np.abs(r - np.median(r)))
+        level = max(thr, SEARCH_RESIDUAL_K * spread)
+        ok = (r >= level) & (r >= mx[yy, xx])
+        if not ok.any():
+            continue
+        i = int(np.argmax(np.where(ok, r, -np.inf)))
+        g = st.groups[gi]
+        eta0 = {"pseudo-voigt": 0.5, "gaussian": 0.0, "lorentzian": 1.0}[kw["shape"]]
+        knew = st.append(np.array([[yy[i], xx[i]]], float), np.median(st.wid[g], axis=0),
+                         np.array([sgn * r[i]]), np.array([eta0, eta0]), sgn)
+        new.append((gi, np.r_[g, knew]))
+    if not new:
+        return
+    which = [gi for gi, _ in new]
+    old = {gi: st.owner[gi] for gi in which}
+    trial = st.problem(planes, which, groups=[g for _, g in new], **kw)
+    for j, gi in enumerate(which):
+        prob, jo = old[gi]
+        trial.target[trial.row_start[j]:trial.row_start[j + 1]] = \
+            prob.target[prob.row_start[jo]:prob.row_start[jo + 1]]
+    trial.solve(**solve)
+    bic_new = trial.bic()
+    for j, gi in enumerate(which):
+        prob, jo = old[gi]
+        if bic_new[j] < prob.bic()[jo]:       # else the cluster keeps its fit, without the peak
+            _take_one(st, trial, j, gi)
+
+
+def _take_one(st, prob, j, gi):
+    c, f = prob.col, prob.full
+    g = prob.groups[j]
+    st.groups[gi] = g
+    st.cen[g, :, 0] = f[c["cy"][g]]
+    st.cen[g, :, 1] = f[c["cx"][g]]
+    st.wid[g, 0], st.wid[g, 1] = f[c["wy"][g]], f[c["wx"][g]]
+    st.eta[g, 0], st.eta[g, 1] = f[c["ey"][g]], f[c["ex"][g]]
+    st.amp[g] = f[c["a"][g]]
+    st.offset[gi] = f[prob.col_b[j]]
+    st.owner[gi] = (prob, j)
+
+
+def _gather(st, rho, noise, k0):
+    """Per-peak values and errors (data units) from the problems that hold the clusters."""
+    q_n = st.amp.shape[1]
+    kept = np.concatenate(st.groups) if st.groups else np.zeros(0, int)
+    kept = np.sort(kept)
+    n = len(kept)
+    pos = {p: i for i, p in enumerate(kept)}
+    out = {name: np.full(shp, np.nan) for name, shp in (
+        ("centre", (n, q_n, 2)), ("centre_err", (n, q_n, 2)), ("fwhh", (n, 2)), ("fwhh_err", (n, 2)),
+        ("eta", (n, 2)), ("eta_err", (n, 2)), ("height", (n, q_n)), ("height_err", (n, q_n)),
+        ("volume", (n, q_n)), ("volume_err", (n, q_n)), ("chi2_red", (n,)))}
+    out["cluster"] = np.zeros(n, int)
+    by_prob = {}
+    for gi, (prob, j) in enumerate(st.owner):
+        by_prob.setdefault(id(prob), (prob, []))[1].append((j, gi))
+    for prob, items in by_prob.values():
+        covs = prob.covariances(*rho, which=[j for j, _ in items])
+        f = prob.full
+        c = prob.col
+        for (j, gi), (cols, cov, s2) in zip(items, covs):
+            c0 = prob.col_start[j]
+            sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+            for kk in prob.groups[j]:
+                i = pos[kk]
+                out["cluster"][i] = gi
+                out["chi2_red"][i] = s2
+                out["centre"][i, :, 0], out["centre"][i, :, 1] = f[c["cy"][kk]], f[c["cx"][kk]]
+                out["centre_err"][i, :, 0] = sd[c["cy"][kk] - c0]
+                out["centre_err"][i, :, 1] = sd[c["cx"][kk] - c0]
+                for a, (wn, en) in enumerate((("wy", "ey"), ("wx", "ex"))):
+                    out["fwhh"][i, a], out["fwhh_err"][i, a] = f[c[wn][kk]], sd[c[wn][kk] - c0]
+                    out["eta"][i, a], out["eta_err"][i, a] = f[c[en][kk]], sd[c[en][kk] - c0]
+                a_ = f[c["a"][kk]]
+                out["height"][i], out["height_err"][i] = a_, sd[c["a"][kk] - c0]
+                wy, wx, ey, ex = (f[c[nm][kk]] for nm in ("wy", "wx", "ey", "ex"))
+                iy = wy * (ey * _IL + (1 - ey) * _IG)
+                ix = wx * (ex * _IL + (1 - ex) * _IG)
+                vol = a_ * iy * ix
+                out["volume"][i] = vol
+                for q in range(q_n):
+                    grad = np.zeros(len(cols))
+                    grad[c["wy"][kk] - c0] = iy * ix * a_[q] / wy
+                    grad[c["wx"][kk] - c0] = iy * ix * a_[q] / wx
+                    grad[c["a"][kk, q] - c0] = iy * ix
+                    grad[c["ey"][kk] - c0] = a_[q] * ix * wy * (_IL - _IG)
+                    grad[c["ex"][kk] - c0] = a_[q] * iy * wx * (_IL - _IG)
+                    out["volume_err"][i, q] = np.sqrt(max(grad @ cov @ grad, 0.0))
+    for name in ("height", "height_err", "volume", "volume_err"):
+        out[name] = out[name] * noise
+    out["added"] = st.added[kept]
+    out["source"] = np.where(kept < k0, kept, -1)
+    return out
+
 # --------------------------------------------------------------------------- the fit
 
 def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shape="pseudo-voigt",
               margin=0.75, baseline=True, threshold=None, residual_search=True,
-              correlation="auto", refit_neighbours=True, max_nfev=60):
+              correlation="auto", refit_neighbours=True, method="lm", max_nfev=100):
     """Fit the picked peaks of a 2-D spectrum with separable lineshapes.
 
     Parameters
@@ -455,8 +948,11 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
     refit_neighbours : bool
         Refit clusters into whose region other clusters' peaks reach, with
         those peaks' fitted signal subtracted.
+    method : {'lm', 'least_squares'}
+        Solver (see the module docstring): the batched Levenberg-Marquardt, or
+        ``scipy.optimize.least_squares`` cluster by cluster.
     max_nfev : int
-        Most function evaluations per cluster fit.
+        Most iterations (per cluster for 'least_squares').
 
     Returns
     -------
@@ -475,6 +971,7 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
     """
     data = check_spectrum(data)
     check_choice(shape, "shape", SHAPES)
+    check_choice(method, "method", ("lm", "least_squares"))
     margin = check_number(margin, "margin", low=0)
     centre = np.asarray(centre, float).reshape(-1, 2)
     k = len(centre)
@@ -501,190 +998,26 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
         rho = tuple(np.asarray(r, float) for r in correlation)
     if k == 0:
         return _empty(noise, rho)
-    cid = _fit_clusters(centre, fwhh, height, None) if cluster is None else \
-        np.unique(np.asarray(cluster).reshape(-1), return_inverse=True)[1].reshape(-1)
-    scaled = np.asarray(data, dtype=np.float64) / noise if data.dtype != np.float64 else data / noise
-    eta0 = {"pseudo-voigt": 0.5, "gaussian": 0.0, "lorentzian": 1.0}[shape]
-    params = np.column_stack([centre, fwhh, height / noise, np.full(k, eta0), np.full(k, eta0)])
-    sign = np.where(height < 0, -1.0, 1.0)
-    groups = [np.nonzero(cid == c)[0] for c in range(cid.max() + 1)]
-    groups = [g for g in groups if len(g)]
-
-    fits = [None] * len(groups)
-    members = list(groups)
-    # pass 1: each cluster alone; pass 2: with the other clusters' fitted peaks subtracted
-    for pass_ in (1, 2):
-        if pass_ == 2 and not refit_neighbours:
-            break
-        all_par = np.concatenate([f.params + np.array([f.y0, f.x0, 0, 0, 0, 0, 0])
-                                  for f in fits]) if pass_ == 2 else None
-        all_owner = np.concatenate([np.full(len(f.params), i) for i, f in enumerate(fits)]) \
-            if pass_ == 2 else None
-        for gi, g in enumerate(members):
-            if pass_ == 1:
-                p0 = params[g]
-                sg = sign[g]
-            else:
-                f = fits[gi]
-                p0 = f.params + np.array([f.y0, f.x0, 0, 0, 0, 0, 0])
-                sg = np.where(p0[:, 4] < 0, -1.0, 1.0)
-            others = None
-            if pass_ == 2:
-                others = all_par[all_owner != gi]
-                if not _reaches(others, p0, margin, data.shape):
-                    continue
-            fits[gi] = _fit_one(scaled, p0, sg, shape, margin, others, max_nfev, baseline,
-                                start=None if pass_ == 1 else fits[gi])
-    # residual search (one round per cluster)
-    added_mask = [np.zeros(len(f.params), bool) for f in fits]
-    if residual_search:
-        for gi, f in enumerate(fits):
-            new = _search(f, thr)
-            if new is not None:
-                added_mask[gi] = np.r_[added_mask[gi], True]
-                fits[gi] = new
-    return _collect(fits, members, added_mask, k, noise, rho)
-
-
-def _reaches(others, p0, margin, shape):
-    """Whether any of ``others`` (K, 7 absolute params) has signal >= ~1 noise in the region."""
-    if len(others) == 0:
-        return False
-    box = _peak_boxes(p0[:, :2], p0[:, 2:4], 0.5 + margin, shape)
-    y0, x0 = box[:, 0].min(), box[:, 1].min()
-    y1, x1 = box[:, 2].max(), box[:, 3].max()
-    cy = np.clip(others[:, 0], y0, y1 - 1)
-    cx = np.clip(others[:, 1], x0, x1 - 1)
-    val = np.abs(others[:, 4]) * profile(cy, others[:, 0], others[:, 2], others[:, 5]) \
-        * profile(cx, others[:, 1], others[:, 3], others[:, 6])
-    return bool(np.any(val >= 1.0))
-
-
-def _fit_one(scaled, p0, sign, shape, margin, others, max_nfev, baseline, start=None):
-    """Fit one cluster; p0 (K, 7) absolute parameters in noise units."""
-    box = _peak_boxes(p0[:, :2], p0[:, 2:4], 0.5 + margin, scaled.shape)
-    y0, x0 = int(box[:, 0].min()), int(box[:, 1].min())
-    y1, x1 = int(box[:, 2].max()), int(box[:, 3].max())
-    sub = np.array(scaled[y0:y1, x0:x1], dtype=np.float64)
-    ty = np.arange(y0, y1, dtype=float)
-    tx = np.arange(x0, x1, dtype=float)
-    if others is not None and len(others):
-        sub -= np.einsum("k,ky,kx->yx", others[:, 4],
-                         profile(ty[None, :], others[:, 0:1], others[:, 2:3], others[:, 5:6]),
-                         profile(tx[None, :], others[:, 1:2], others[:, 3:4], others[:, 6:7]))
-    ref = p0 if start is None else start.ref
-    rad = (0.5 + margin) * ref[:, 2:4] + 1.0
-    dy = (ty[None, :, None] - ref[:, 0, None, None]) / rad[:, 0, None, None]
-    dx = (tx[None, None, :] - ref[:, 1, None, None]) / rad[:, 1, None, None]
-    mask = np.any(dy * dy + dx * dx <= 1.0, axis=0)
-    p = p0.copy()
-    p[:, 0] -= y0
-    p[:, 1] -= x0
-    lo, hi, free = _bounds(ref - np.array([y0, x0, 0, 0, 0, 0, 0]), sign, shape)
-    c = _Cluster(y0, x0, sub, mask, p, lo, hi, free, baseline)
-    if start is not None:
-        c.offset = start.offset
-    c.ref = ref
-    c.sign = sign
-    c.shape_ = shape
-    c.solve(max_nfev)
-    return c
-
-
-def _bounds(ref, sign, shape):
-    """Bounds (K, 7) around the reference (pick) parameters, box coordinates."""
-    k = len(ref)
-    dc = np.maximum(1.0, 0.5 * ref[:, 2:4])
-    wlo = np.maximum(0.3, ref[:, 2:4] / 3.0)
-    whi = 3.0 * ref[:, 2:4] + 2.0
-    big = 1e12
-    alo = np.where(sign > 0, 0.0, -big)
-    ahi = np.where(sign > 0, big, 0.0)
-    lo = np.column_stack([ref[:, :2] - dc, wlo, alo, np.zeros((k, 2))])
-    hi = np.column_stack([ref[:, :2] + dc, whi, ahi, np.ones((k, 2))])
-    free = np.ones((k, _NPAR), bool)
-    if shape != "pseudo-voigt":
-        free[:, 5:7] = False
-    return lo, hi, free
-
-
-def _search(f, thr):
-    """One residual search on a fitted cluster: the refit with one more peak, or None."""
-    from scipy.ndimage import maximum_filter
-    resid = f.sub - f.model()
-    sgn = 1.0 if np.sum(f.params[:, 4]) >= 0 else -1.0
-    r = sgn * resid
-    rm = r[f.mask]
-    spread = 1.4826 * np.median(np.abs(rm - np.median(rm)))
-    level = max(thr, SEARCH_RESIDUAL_K * spread)
-    peaks = (r == maximum_filter(r, size=3, mode="nearest")) & f.mask & (r >= level)
-    if not peaks.any():
-        return None
-    ys, xs = np.nonzero(peaks)
-    i = int(np.argmax(r[ys, xs]))
-    y, x = ys[i], xs[i]
-    w = np.median(f.params[:, 2:4], axis=0)
-    eta0 = {"pseudo-voigt": 0.5, "gaussian": 0.0, "lorentzian": 1.0}[f.shape_]
-    newp = np.r_[y + f.y0, x + f.x0, w, sgn * r[y, x], eta0, eta0]
-    p0 = np.vstack([f.params + np.array([f.y0, f.x0, 0, 0, 0, 0, 0]), newp])
-    ref = np.vstack([f.ref, newp])
-    g = _Cluster(f.y0, f.x0, f.sub, f.mask, p0 - np.array([f.y0, f.x0, 0, 0, 0, 0, 0]),
-                 *_bounds(ref - np.array([f.y0, f.x0, 0, 0, 0, 0, 0]), np.r_[f.sign, sgn],
-                          f.shape_), baseline=f.baseline)
-    g.offset = f.offset
-    g.ref, g.sign, g.shape_ = ref, np.r_[f.sign, sgn], f.shape_
-    g.solve()
-    return g if g.bic() < f.bic() else None
+    if cluster is None:
+        cid = _fit_clusters(centre, fwhh)
+    else:
+        cid = np.unique(np.asarray(cluster).reshape(-1), return_inverse=True)[1].reshape(-1)
+    groups = [g for g in (np.nonzero(cid == c)[0] for c in range(cid.max() + 1)) if len(g)]
+    r = fit_planes(data[None], centre, fwhh, height[:, None], groups=groups, noise=noise,
+                   shape=shape, margin=margin, baseline=baseline,
+                   search_threshold=thr if residual_search else None,
+                   refit_neighbours=refit_neighbours, correlation=rho, method=method,
+                   max_nfev=max_nfev)
+    h, he = r["height"][:, 0], r["height_err"][:, 0]
+    return FitResult(centre=r["centre"][:, 0], centre_err=r["centre_err"][:, 0], fwhh=r["fwhh"],
+                     fwhh_err=r["fwhh_err"], height=h, height_err=he, volume=r["volume"][:, 0],
+                     volume_err=r["volume_err"][:, 0], eta=r["eta"], eta_err=r["eta_err"],
+                     cluster=r["cluster"], chi2_red=r["chi2_red"],
+                     flagged=np.abs(h) < FLAG_SIGMAS * he, added=r["added"], source=r["source"],
+                     noise=noise, correlation=rho)
 
 
 def _empty(noise, rho):
     z2, z1 = np.zeros((0, 2)), np.zeros(0)
     return FitResult(z2, z2, z2, z2, z1, z1, z1, z1, z2, z2, np.zeros(0, int), z1,
                      np.zeros(0, bool), np.zeros(0, bool), np.zeros(0, int), noise, rho)
-
-
-def _collect(fits, members, added_mask, k, noise, rho):
-    """Gather the clusters' parameters and errors into a FitResult (data units)."""
-    rows, errs, vols, verr, chi, clus, src, add = [], [], [], [], [], [], [], []
-    n_added = 0
-    for gi, (f, g) in enumerate(zip(fits, members)):
-        cov = f.covariance(*rho)
-        p = f.params + np.array([f.y0, f.x0, 0, 0, 0, 0, 0])
-        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))[:-1].reshape(-1, _NPAR)
-        rows.append(p)
-        errs.append(sd)
-        v = volume_integral(p[:, 4], p[:, 2], p[:, 3], p[:, 5], p[:, 6])
-        # gradient of the volume wrt (wy, wx, A, ey, ex) of each peak
-        iy = p[:, 2] * (p[:, 5] * _IL + (1 - p[:, 5]) * _IG)
-        ix = p[:, 3] * (p[:, 6] * _IL + (1 - p[:, 6]) * _IG)
-        for j in range(len(p)):
-            grad = np.zeros(cov.shape[0])
-            o = j * _NPAR
-            grad[o + 2] = v[j] / p[j, 2]
-            grad[o + 3] = v[j] / p[j, 3]
-            grad[o + 4] = iy[j] * ix[j]
-            grad[o + 5] = p[j, 4] * ix[j] * p[j, 2] * (_IL - _IG)
-            grad[o + 6] = p[j, 4] * iy[j] * p[j, 3] * (_IL - _IG)
-            verr.append(float(np.sqrt(max(grad @ cov @ grad, 0.0))))
-        vols.append(v)
-        chi.append(np.full(len(p), f.chi2))
-        clus.append(np.full(len(p), gi))
-        nsrc = len(g)
-        src.append(np.r_[g, -np.ones(len(p) - nsrc, int)])
-        add.append(added_mask[gi])
-        n_added += len(p) - nsrc
-    p = np.concatenate(rows)
-    sd = np.concatenate(errs)
-    src = np.concatenate(src).astype(int)
-    order = np.r_[np.argsort(np.where(src >= 0, src, k + 1), kind="stable")]
-    p, sd = p[order], sd[order]
-    vol = np.concatenate(vols)[order] * noise
-    vol_err = np.asarray(verr)[order] * noise
-    h, he = p[:, 4] * noise, sd[:, 4] * noise
-    return FitResult(centre=p[:, :2], centre_err=sd[:, :2], fwhh=p[:, 2:4], fwhh_err=sd[:, 2:4],
-                     height=h, height_err=he, volume=vol, volume_err=vol_err,
-                     eta=p[:, 5:7], eta_err=sd[:, 5:7], cluster=np.concatenate(clus)[order],
-                     chi2_red=np.concatenate(chi)[order],
-                     flagged=np.abs(h) < FLAG_SIGMAS * he,
-                     added=np.concatenate(add)[order].astype(bool), source=src[order],
-                     noise=noise, correlation=rho)

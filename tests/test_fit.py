@@ -1,0 +1,123 @@
+"""Lineshape fitting (nmrpick_ml.fit) on small synthetic cases with exact truth."""
+
+import numpy as np
+import pytest
+
+from nmrpick_ml.fit import fit_peaks, noise_correlation, profile, volume_integral
+from nmrpick_ml.synth import correlated_noise
+
+
+def _peak(shape, c, w, eta, amp):
+    y, x = np.mgrid[0:shape[0], 0:shape[1]]
+    return amp * profile(y, c[0], w[0], eta[0]) * profile(x, c[1], w[1], eta[1])
+
+
+def _isolated(n, rho, seed):
+    """n single peaks, each on its own 48x48 spectrum, with correlated noise."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(n):
+        c = rng.uniform(20, 28, 2)
+        w = rng.uniform(2.5, 6.0, 2)
+        eta = rng.choice([0.0, 1.0, rng.uniform(0.2, 0.8)], 2)
+        amp = rng.uniform(20, 300)
+        d = _peak((48, 48), c, w, eta, amp) + correlated_noise(rng, (48, 48), [rho, rho])
+        cases.append((d, c, w, eta, amp, c + rng.normal(0, 0.3, 2), w * rng.uniform(0.8, 1.2, 2)))
+    return cases
+
+
+def test_isolated_peaks_accurate_and_errors_calibrated():
+    rho = 0.6
+    corr = (rho ** (np.arange(4) ** 2), rho ** (np.arange(4) ** 2))
+    rows = []
+    for d, c, w, eta, amp, c0, w0 in _isolated(40, rho, seed=3):
+        r = fit_peaks(d, [c0], [w0], noise=1.0, correlation=corr, residual_search=False)
+        vol = volume_integral(amp, w[0], w[1], eta[0], eta[1])
+        rows.append((np.abs(r.centre[0] - c), r.centre_err[0], np.abs(r.fwhh[0] - w) / w,
+                     abs(r.volume[0] - vol) / vol, abs(r.volume[0] - vol) / r.volume_err[0],
+                     abs(r.height[0] - amp) / r.height_err[0]))
+    dc = np.array([x[0] for x in rows])
+    dce = np.array([x[1] for x in rows])
+    assert np.median(np.hypot(*dc.T)) < 0.1
+    assert np.median([x[2] for x in rows]) < 0.05
+    assert np.median([x[3] for x in rows]) < 0.06
+    # calibrated: about 68 % of the truths within one stated error
+    cover = np.mean(np.r_[(dc <= dce).ravel(), np.array([x[4] for x in rows]) <= 1,
+                          np.array([x[5] for x in rows]) <= 1])
+    assert 0.55 <= cover <= 0.82, cover
+
+
+def test_correlation_measured_from_the_noise():
+    rng = np.random.default_rng(1)
+    ry, rx = noise_correlation(correlated_noise(rng, (256, 256), [0.9, 0.0]))
+    assert abs(ry[1] - 0.9) < 0.05 and abs(ry[2] - 0.9 ** 4) < 0.07
+    assert len(rx) == 1
+
+
+def test_close_pair_keeps_its_volumes():
+    rng = np.random.default_rng(5)
+    c1, c2 = np.array([30.0, 30.0]), np.array([32.6, 33.1])   # 0.8 FWHH apart
+    w = np.array([4.0, 5.0])
+    d = (_peak((64, 64), c1, w, (0.5, 0.5), 200.0) + _peak((64, 64), c2, w, (0.5, 0.5), 120.0)
+         + rng.normal(0, 1, (64, 64)))
+    r = fit_peaks(d, [c1 + 0.4, c2 - 0.4], [w * 0.9, w * 1.1], noise=1.0)
+    vol = volume_integral(np.array([200.0, 120.0]), w[0], w[1], 0.5, 0.5)
+    assert len(r) == 2 and not r.added.any()
+    assert np.all(np.abs(r.volume - vol) / vol < 0.10)
+    assert r.cluster[0] == r.cluster[1]
+
+
+def test_residual_search_adds_a_missed_peak_and_only_then():
+    rng = np.random.default_rng(2)
+    w = np.array([3.0, 4.0])
+    d = (_peak((64, 64), (30.0, 30.0), w, (0.3, 0.3), 300.0)
+         + _peak((64, 64), (33.0, 35.0), w, (0.3, 0.3), 80.0) + rng.normal(0, 1, (64, 64)))
+    r = fit_peaks(d, [[30.0, 30.0]], [w], noise=1.0, margin=1.5)
+    assert r.added.sum() == 1 and r.source.tolist() == [0, -1]
+    assert np.hypot(*(r.centre[1] - [33.0, 35.0])) < 0.3
+    lone = _peak((64, 64), (30.0, 30.0), w, (0.3, 0.3), 300.0) + rng.normal(0, 1, (64, 64))
+    assert not fit_peaks(lone, [[30.0, 30.0]], [w], noise=1.0, margin=1.5).added.any()
+
+
+def test_weak_peak_flagged_and_shapes_selectable():
+    flags = []
+    for seed in range(5):     # a 2-sigma peak: its height is rarely 3 standard errors
+        rng = np.random.default_rng(seed)
+        d = _peak((48, 48), (24.0, 24.0), (3.0, 3.0), (0.0, 0.0), 2.0) + rng.normal(0, 1, (48, 48))
+        flags.append(fit_peaks(d, [[24.0, 24.0]], [[3.0, 3.0]], noise=1.0,
+                               residual_search=False).flagged[0])
+    assert sum(flags) >= 4
+    rng = np.random.default_rng(4)
+    g = _peak((48, 48), (24.2, 23.7), (3.0, 4.0), (0.0, 0.0), 100.0) + rng.normal(0, 1, (48, 48))
+    r = fit_peaks(g, [[24.0, 24.0]], [[3.5, 3.5]], noise=1.0, shape="gaussian")
+    assert r.eta[0].tolist() == [0.0, 0.0] and np.all(r.eta_err[0] == 0)
+    assert np.allclose(r.fwhh[0], [3.0, 4.0], atol=0.1)
+    lor = fit_peaks(g, [[24.0, 24.0]], [[3.5, 3.5]], noise=1.0, shape="lorentzian")
+    assert lor.eta[0].tolist() == [1.0, 1.0] and lor.chi2_red[0] > 2 * r.chi2_red[0]
+
+
+def test_solvers_agree_and_empty_input():
+    rng = np.random.default_rng(6)
+    d = (_peak((64, 64), (20.0, 20.0), (3.0, 4.0), (0.4, 0.6), 150.0)
+         + _peak((64, 64), (44.0, 40.0), (3.5, 3.0), (0.2, 0.9), 90.0) + rng.normal(0, 1, (64, 64)))
+    kw = dict(noise=1.0, residual_search=False)
+    a = fit_peaks(d, [[20.3, 19.6], [43.8, 40.4]], [[3.3, 3.6], [3.2, 3.3]], method="lm", **kw)
+    b = fit_peaks(d, [[20.3, 19.6], [43.8, 40.4]], [[3.3, 3.6], [3.2, 3.3]],
+                  method="least_squares", **kw)
+    assert np.allclose(a.centre, b.centre, atol=2e-3) and np.allclose(a.volume, b.volume, rtol=2e-3)
+    e = fit_peaks(d, np.zeros((0, 2)), np.zeros((0, 2)), noise=1.0)
+    assert len(e) == 0 and e.to_frame().shape[0] == 0
+
+
+def test_frame_has_units_and_error_columns():
+    import nmrglue as ng
+    udic = ng.fileiobase.create_blank_udic(2)
+    for i, n in enumerate((48, 48)):
+        udic[i].update(size=n, sw=1000.0 * (i + 1), obs=100.0, car=500.0, complex=False)
+    uc = [ng.fileiobase.uc_from_udic(udic, i) for i in range(2)]
+    rng = np.random.default_rng(7)
+    d = _peak((48, 48), (24.0, 24.0), (3.0, 3.0), (0.5, 0.5), 100.0) + rng.normal(0, 1, (48, 48))
+    df = fit_peaks(d, [[24.0, 24.0]], [[3.0, 3.0]], noise=1.0).to_frame(uc)
+    assert df.X_LW_HZ[0] == pytest.approx(df.X_LW[0] * 2000.0 / 48)
+    assert df.Y_PPM_ERR[0] == pytest.approx(df.Y_AXIS_ERR[0] * 1000.0 / 48 / 100.0)
+    assert {"HEIGHT_ERR", "VOL_ERR", "CHI2_RED", "FIT_FLAG", "X_ETA"} <= set(df.columns)
