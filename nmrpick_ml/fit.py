@@ -45,8 +45,11 @@ Errors of derived values (volume, Hz) follow by linear propagation.
 
 A peak whose fitted height is below 3 of its standard errors is flagged. One
 round of residual search adds, per cluster, a peak at the largest residual
-maximum above the threshold, kept only when it lowers the cluster's Bayesian
-information criterion ``n ln(RSS / n) + p ln n``.
+maximum above the threshold (and :data:`SEARCH_RESIDUAL_K` times the residual's
+robust spread, and :data:`SEARCH_MIN_DISTANCE` FWHH from the cluster's peaks),
+kept only when its fitted height stays above the threshold and 3 of its standard
+errors, its widths off their bounds, and it lowers the cluster's Bayesian information criterion
+``n ln(RSS / n) + p ln n``.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ FLAG_SIGMAS = 3.0
 SEARCH_MIN_SNR = 5.0
 #: ... nor below this many times the robust spread of the cluster's own residual.
 SEARCH_RESIDUAL_K = 5.0
+#: ... nor closer than this (in FWHH, normalised distance) to a peak of the cluster.
+SEARCH_MIN_DISTANCE = 0.75
 
 #: Columns :meth:`FitResult.to_frame` adds to a peak table (see the README).
 FIT_COLUMNS = ("Y_AXIS_ERR", "X_AXIS_ERR", "Y_PPM_ERR", "X_PPM_ERR", "Y_LW_ERR", "X_LW_ERR",
@@ -379,7 +384,8 @@ class _Problem:
         ks = np.concatenate(groups)
         full, lo, hi = np.zeros(ncol), np.full(ncol, -np.inf), np.full(ncol, np.inf)
         free = np.ones(ncol, bool)
-        dc = np.maximum(1.0, 0.5 * ref_wid[ks])
+        # centres within max(1, FWHH/2) of the start; free per-plane ones (titrations) farther
+        dc = np.maximum(2.0, 1.5 * ref_wid[ks]) if free_pos else np.maximum(1.0, 0.5 * ref_wid[ks])
         for a, name in enumerate(("cy", "cx")):
             c = col[name][ks]
             full[c] = cen[ks, :, a] if free_pos else cen[ks, :1, a]
@@ -397,9 +403,9 @@ class _Problem:
             free[c] = shape == "pseudo-voigt"
         c = col["a"][ks]
         full[c] = amp[ks]
-        if bound_sign:
+        if bound_sign:        # sign +1: height >= 0, -1: <= 0, 0: free
             lo[c] = np.where(sign[ks] > 0, 0.0, -np.inf)[:, None]
-            hi[c] = np.where(sign[ks] > 0, np.inf, 0.0)[:, None]
+            hi[c] = np.where(sign[ks] < 0, 0.0, np.inf)[:, None]
         full[col_b] = 0.0 if offset is None else offset
         free[col_b] = baseline
         self.full, self.lo, self.hi, self.free = full, lo, hi, free
@@ -457,6 +463,39 @@ class _Problem:
         jm = csr_matrix((data, (self.e_rows[sel], self.e_cols[sel])), shape=(self.nrow, self.nfree))
         return model, jm
 
+    def init_heights(self):
+        """Start heights (and offsets) by linear least squares on the start shapes, per
+        cluster and plane, keeping each height's sign bound (overlapping peaks would
+        otherwise start with their summed heights, and a height driven to 0 takes its
+        centre's and widths' gradients with it)."""
+        from scipy.optimize import lsq_linear
+        c, full = self.col, self.full
+        dy = self.ry[self.pr] - full[c["cy"][self.pk, self.pq]]
+        dx = self.rx[self.pr] - full[c["cx"][self.pk, self.pq]]
+        pp = profile(dy, 0.0, full[c["wy"][self.pk]], full[c["ey"][self.pk]]) * \
+            profile(dx, 0.0, full[c["wx"][self.pk]], full[c["ex"][self.pk]])
+        start = np.searchsorted(self.pr, np.asarray(self.row_start[:-1]))
+        end = np.searchsorted(self.pr, np.asarray(self.row_start[1:]))
+        for gi, g in enumerate(self.groups):
+            n, k = self.npts[gi], len(g)
+            block = pp[start[gi]:end[gi]].reshape(self.q_n, n, k)
+            r0 = self.row_start[gi]
+            acol = c["a"][g]                                  # (k, Q)
+            lo, hi = self.lo[acol[:, 0]], self.hi[acol[:, 0]]
+            for q in range(self.q_n):
+                a = np.column_stack([block[q], np.ones(n)]) if self.free[self.col_b[gi, q]] \
+                    else block[q]
+                b = self.target[r0 + q * n:r0 + (q + 1) * n]
+                lb = np.r_[lo, -np.inf][:a.shape[1]]
+                ub = np.r_[hi, np.inf][:a.shape[1]]
+                try:
+                    sol = lsq_linear(a, b, bounds=(lb, ub), method="bvls").x
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+                full[acol[:, q]] = sol[:k]
+                if a.shape[1] > k:
+                    full[self.col_b[gi, q]] = sol[k]
+
     def own(self, full):
         """The peaks' signal at the rows (no offsets)."""
         return self.evaluate(full, jac=False)[0] - full[self.col_b[self.rg, self.rq]]
@@ -511,10 +550,13 @@ class _Problem:
         span = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, 1.0)
         full = self.full.copy()
         cost = self._cost(x)
+        sub, n_sub = None, -1
         for _ in range(max_iter):
+            if active.sum() != n_sub:          # work on the clusters still running only
+                sub, n_sub = self._subset(active), int(active.sum())
             full[self.free] = x
-            model, jac = self.evaluate(full, groups=active)
-            r = np.where(active[self.rg], model - self.target, 0.0)
+            model, jac = self._eval_sub(full, sub)
+            r = model - self.target[sub["rows"]]
             grad = jac.T @ r
             jtj = (jac.T @ jac).tocoo()
             # parameters on a bound that the gradient pushes outwards stay there this step
@@ -543,19 +585,60 @@ class _Problem:
                 step[cs] = sol[bpos[colg[cs]], loc[cs]]
             step[~active[colg]] = 0.0
             xt = np.clip(x + step, lo, hi)
-            ct = self._cost(xt, groups=active)
+            full[self.free] = xt
+            rt = self._eval_sub(full, sub, jac=False)[0] - self.target[sub["rows"]]
+            ct = np.bincount(self.rg[sub["rows"]], rt * rt, minlength=g_n)
             better = (ct < cost) & active
             take = better[colg]
             x = np.where(take, xt, x)
             rel = np.where(better, (cost - ct) / np.maximum(cost, 1e-300), 0.0)
             stepn = np.bincount(colg, (step / np.maximum(np.abs(x), 1e-3)) ** 2, minlength=g_n)
+            cost_old = cost
             cost = np.where(better, ct, cost)
             lam = np.where(better, np.maximum(lam * 0.3, 1e-9), lam * 10.0)
-            done = (better & ((rel < 1e-7) | (stepn < 1e-14))) | (lam > 1e4)
+            # converged: the cost (chi-square, noise units) moves by under 1e-3 or 1e-7 of
+            # itself, a vanishing step, or steps that keep failing
+            gain = np.where(better, cost_old - cost, 0.0)
+            done = (better & ((rel < 1e-7) | (gain < 1e-3) | (stepn < 1e-14))) | (lam > 1e4)
             active &= ~done
             if not active.any():
                 break
         return x
+
+    def _subset(self, active):
+        """Index arrays of the rows, pairs and Jacobian entries of the active clusters."""
+        on_row = active[self.rg]
+        rows = np.nonzero(on_row)[0]
+        rmap = np.full(self.nrow, -1)
+        rmap[rows] = np.arange(len(rows))
+        psel = on_row[self.pr]
+        pidx = np.nonzero(psel)[0]
+        ent = np.r_[np.repeat(psel, 7).reshape(-1, 7)[self.keep], on_row[self.bkeep]]
+        return dict(rows=rows, pidx=pidx, prl=rmap[self.pr[pidx]], keep=self.keep[pidx],
+                    e_rows=rmap[self.e_rows[ent]], e_cols=self.e_cols[ent],
+                    nb=int(on_row[self.bkeep].sum()))
+
+    def _eval_sub(self, full, sub, jac=True):
+        """Model and Jacobian on the rows of :meth:`_subset` (rows renumbered from 0)."""
+        from scipy.sparse import csr_matrix
+        c = self.col
+        pi = sub["pidx"]
+        pr, pk, q = self.pr[pi], self.pk[pi], self.pq[pi]
+        dy = self.ry[pr] - full[c["cy"][pk, q]]
+        dx = self.rx[pr] - full[c["cx"][pk, q]]
+        py, ky, wy, ey = _prof1(dy, full[c["wy"][pk]], full[c["ey"][pk]])
+        px, kx, wx, ex = _prof1(dx, full[c["wx"][pk]], full[c["ex"][pk]])
+        a = full[c["a"][pk, q]]
+        pp = py * px
+        rows = sub["rows"]
+        model = np.bincount(sub["prl"], a * pp, minlength=len(rows)) + \
+            full[self.col_b[self.rg[rows], self.rq[rows]]]
+        if not jac:
+            return model, None
+        vals = np.stack([a * ky * px, a * py * kx, a * wy * px, a * py * wx, pp, a * ey * px,
+                         a * py * ex], 1)
+        data = np.r_[vals[sub["keep"]], np.ones(sub["nb"])]
+        return model, csr_matrix((data, (sub["e_rows"], sub["e_cols"])), shape=(len(rows), self.nfree))
 
     def _least_squares(self, x, lo, hi, max_nfev):
         """scipy.optimize.least_squares (trf, exact) cluster by cluster."""
@@ -716,7 +799,7 @@ class _State:
         return len(self.wid) - 1
 
 
-def fit_planes(planes, centre, fwhh, height, *, groups=None, noise=1.0, shape="pseudo-voigt",
+def fit_planes(planes, centre, fwhh, height, *, eta=None, groups=None, noise=1.0, shape="pseudo-voigt",
                margin=0.75, baseline=True, free_positions=False, bound_sign=True,
                search_threshold=None, refit_neighbours=True, correlation=(np.ones(1), np.ones(1)),
                method="lm", max_nfev=100):
@@ -731,15 +814,19 @@ def fit_planes(planes, centre, fwhh, height, *, groups=None, noise=1.0, shape="p
         Start centres and widths (points).
     height : ndarray (k, Q)
         Start heights per plane (data units, signed).
+    eta : ndarray (k, 2), optional
+        Start Lorentzian fractions (pseudo-Voigt); default 0.5.
     groups : list of int arrays, optional
         Peaks fitted together; default: half-height ellipses that touch.
-    noise : float
-        Noise (data units).
+    noise : float or array_like (Q,)
+        Noise (data units), one for all planes or one per plane (each plane is
+        weighted by its own).
     free_positions : bool
         One centre per plane (else shared); widths and Lorentzian fractions are
         always shared, heights always one per plane.
-    bound_sign : bool
-        Keep each height's sign (that of its mean start height).
+    bound_sign : bool or 'auto'
+        Keep each height's sign (that of its summed start heights); 'auto' only
+        for peaks whose start heights have one sign in every plane.
     search_threshold : float, optional
         Residual search threshold in noise units (None: no search; single plane only).
     correlation : (rho_y, rho_x)
@@ -751,30 +838,40 @@ def fit_planes(planes, centre, fwhh, height, *, groups=None, noise=1.0, shape="p
     -------
     dict
         ``centre`` (k, Q, 2), ``centre_err``, ``fwhh`` (k, 2), ``fwhh_err``, ``eta`` (k, 2),
-        ``eta_err``, ``height`` (k, Q), ``height_err``, ``volume`` (k, Q), ``volume_err``,
+        ``eta_err``, ``height`` (k, Q), ``height_err``, ``height_cov`` (k, Q, Q) the
+        covariance of a peak's heights across the planes, ``volume`` (k, Q), ``volume_err``,
         ``cluster`` (k,), ``chi2_red`` (k,), ``added`` (k,) and ``source`` (k,): the
         index of the start peak, -1 for added ones (added peaks come last).
     """
-    planes = np.asarray(planes, dtype=np.float64) / noise
+    q_n = np.asarray(planes).shape[0]
+    noise = np.broadcast_to(np.asarray(noise, float), (q_n,)).copy()
+    planes = np.asarray(planes, dtype=np.float64) / noise[:, None, None]
     q_n = planes.shape[0]
     k = len(centre)
     centre = np.asarray(centre, float).reshape(k, 2)
     fwhh = np.asarray(fwhh, float).reshape(k, 2)
     amp = np.asarray(height, float).reshape(k, q_n) / noise
-    sign = np.where(amp.sum(axis=1) < 0, -1.0, 1.0)
+    if bound_sign == "auto":      # bounded where every plane's start has one sign
+        sign = np.where(np.all(amp < 0, axis=1), -1.0, np.where(np.all(amp > 0, axis=1), 1.0, 0.0))
+    else:
+        sign = np.where(amp.sum(axis=1) < 0, -1.0, 1.0) * (1.0 if bound_sign else 0.0)
     if groups is None:
         cid = _fit_clusters(centre, fwhh)
         groups = [np.nonzero(cid == c)[0] for c in range(cid.max() + 1)] if k else []
     groups = [np.asarray(g, int) for g in groups if len(g)]
     eta0 = {"pseudo-voigt": 0.5, "gaussian": 0.0, "lorentzian": 1.0}[shape]
+    eta = np.full((k, 2), eta0) if eta is None or shape != "pseudo-voigt" else \
+        np.clip(np.asarray(eta, float).reshape(k, 2), 0.0, 1.0)
     st = _State(np.repeat(centre[:, None, :], q_n, axis=1), fwhh.copy(), amp.copy(),
-                np.full((k, 2), eta0), sign, list(groups), q_n)
+                eta.copy(), sign, list(groups), q_n)
     kw = dict(shape=shape, margin=margin, baseline=baseline, free_pos=free_positions,
               bound_sign=bound_sign)
     solve = dict(max_nfev=max_nfev, method=method)
     all_g = list(range(len(groups)))
     if groups:
-        prob = st.problem(planes, all_g, **kw).solve(**solve)
+        prob = st.problem(planes, all_g, **kw)
+        prob.init_heights()
+        prob.solve(**solve)
         st.take(prob, all_g)
     if refit_neighbours and len(groups) > 1:
         # the other clusters' peaks reaching into each cluster's region, subtracted
@@ -810,11 +907,25 @@ def _residual_search(st, planes, thr, kw, solve):
     for gi, sgn, r, yy, xx in cand:
         img[yy, xx] = r
     mx = maximum_filter(img, size=3, mode="nearest")
+    allk = np.concatenate(st.groups)
+    near = {}
+    for gi, sgn, r, yy, xx in cand:
+        inside = ((st.cen[allk, 0, 0] >= yy.min() - 3 * st.wid[allk, 0])
+                  & (st.cen[allk, 0, 0] <= yy.max() + 3 * st.wid[allk, 0])
+                  & (st.cen[allk, 0, 1] >= xx.min() - 3 * st.wid[allk, 1])
+                  & (st.cen[allk, 0, 1] <= xx.max() + 3 * st.wid[allk, 1]))
+        near[gi] = np.union1d(allk[inside], st.groups[gi])
     new = []
     for gi, sgn, r, yy, xx in cand:
         spread = 1.4826 * np.median(np.abs(r - np.median(r)))
         level = max(thr, SEARCH_RESIDUAL_K * spread)
         ok = (r >= level) & (r >= mx[yy, xx])
+        # misfit of a peak's own shape sits on it: a new peak must stand apart from every
+        # peak (of this cluster or a neighbour's)
+        g = near[gi]
+        dist = np.min(((yy[:, None] - st.cen[g, 0, 0]) / st.wid[g, 0]) ** 2
+                      + ((xx[:, None] - st.cen[g, 0, 1]) / st.wid[g, 1]) ** 2, axis=1)
+        ok &= dist >= SEARCH_MIN_DISTANCE ** 2
         if not ok.any():
             continue
         i = int(np.argmax(np.where(ok, r, -np.inf)))
@@ -834,9 +945,29 @@ def _residual_search(st, planes, thr, kw, solve):
             prob.target[prob.row_start[jo]:prob.row_start[jo + 1]]
     trial.solve(**solve)
     bic_new = trial.bic()
+    hn = trial.full[trial.col["a"][:, 0]]
     for j, gi in enumerate(which):
         prob, jo = old[gi]
-        if bic_new[j] < prob.bic()[jo]:       # else the cluster keeps its fit, without the peak
+        knew = trial.groups[j][-1]
+        # the new peak must be a peak (a height above its own noise level, a width off its
+        # bounds) and lower the BIC; else the cluster keeps its fit without it
+        w = trial.full[[trial.col["wy"][knew], trial.col["wx"][knew]]]
+        wlo = trial.lo[[trial.col["wy"][knew], trial.col["wx"][knew]]]
+        whi = trial.hi[[trial.col["wy"][knew], trial.col["wx"][knew]]]
+        real = abs(hn[knew]) >= thr and np.all(w > wlo * 1.01) and np.all(w < whi * 0.99)
+        g = trial.groups[j]
+        if real and len(g) > 1:       # and where it ended up, still apart from the others
+            cy, cx = trial.full[trial.col["cy"][g, 0]], trial.full[trial.col["cx"][g, 0]]
+            wy, wx = trial.full[trial.col["wy"][g]], trial.full[trial.col["wx"][g]]
+            d2 = ((cy[:-1] - cy[-1]) / ((wy[:-1] + wy[-1]) / 2)) ** 2 + \
+                ((cx[:-1] - cx[-1]) / ((wx[:-1] + wx[-1]) / 2)) ** 2
+            real = bool(np.all(d2 >= (2 * SEARCH_MIN_DISTANCE / 3) ** 2))
+        if real:                      # and its height 3 standard errors or more
+            cols, cov, _ = trial.covariances(np.ones(1), np.ones(1), which=[j])[0]
+            ia = trial.col["a"][knew, 0] - cols[0]
+            a_err = np.sqrt(max(cov[ia, ia], 0.0))
+            real = abs(hn[knew]) >= FLAG_SIGMAS * a_err
+        if real and bic_new[j] < prob.bic()[jo]:
             _take_one(st, trial, j, gi)
 
 
@@ -865,6 +996,7 @@ def _gather(st, rho, noise, k0):
         ("eta", (n, 2)), ("eta_err", (n, 2)), ("height", (n, q_n)), ("height_err", (n, q_n)),
         ("volume", (n, q_n)), ("volume_err", (n, q_n)), ("chi2_red", (n,)))}
     out["cluster"] = np.zeros(n, int)
+    out["height_cov"] = np.full((n, q_n, q_n), np.nan)
     by_prob = {}
     for gi, (prob, j) in enumerate(st.owner):
         by_prob.setdefault(id(prob), (prob, []))[1].append((j, gi))
@@ -887,6 +1019,8 @@ def _gather(st, rho, noise, k0):
                     out["eta"][i, a], out["eta_err"][i, a] = f[c[en][kk]], sd[c[en][kk] - c0]
                 a_ = f[c["a"][kk]]
                 out["height"][i], out["height_err"][i] = a_, sd[c["a"][kk] - c0]
+                ai = c["a"][kk] - c0
+                out["height_cov"][i] = cov[np.ix_(ai, ai)]
                 wy, wx, ey, ex = (f[c[nm][kk]] for nm in ("wy", "wx", "ey", "ex"))
                 iy = wy * (ey * _IL + (1 - ey) * _IG)
                 ix = wx * (ex * _IL + (1 - ex) * _IG)
@@ -901,7 +1035,8 @@ def _gather(st, rho, noise, k0):
                     grad[c["ex"][kk] - c0] = a_[q] * iy * wx * (_IL - _IG)
                     out["volume_err"][i, q] = np.sqrt(max(grad @ cov @ grad, 0.0))
     for name in ("height", "height_err", "volume", "volume_err"):
-        out[name] = out[name] * noise
+        out[name] = out[name] * noise[None, :]
+    out["height_cov"] = out["height_cov"] * noise[None, :, None] * noise[None, None, :]
     out["added"] = st.added[kept]
     out["source"] = np.where(kept < k0, kept, -1)
     return out

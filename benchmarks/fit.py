@@ -1,0 +1,278 @@
+"""Lineshape fitting and pseudo-3D series against synthetic truth and the real T1 planes.
+
+Run from the repository root: python benchmarks/fit.py   (writes benchmarks/results/fit.md)
+
+Truth: :func:`nmrpick_ml.synth.simulate` draws every peak as ``amp * f_y * f_x``
+with exact centres, FWHH, shapes (Gaussian, Lorentzian, pseudo-Voigt per axis)
+and Lorentzian fractions. Volume truth is the analytic integral of that true
+shape over the whole plane, ``amp * I_y * I_x`` with ``I = w sqrt(pi / 4 ln 2)``
+(Gaussian), ``w pi / 2`` (Lorentzian) and their eta-weighted sum (pseudo-Voigt):
+the same quantity the fit reports, so the two compare like for like (a sum of
+the data over a box would miss the Lorentzian tails, by 10-20 %).
+"""
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from nmrpick_ml import metrics, synth
+from nmrpick_ml.bench import write_report
+from nmrpick_ml.fit import fit_peaks, volume_integral
+from nmrpick_ml.pick import noise_threshold, pick
+from nmrpick_ml.series import pick_series, read_series, simulate_series
+
+COMMAND = "python benchmarks/fit.py"
+SEED = 20261201
+FIT_SPECTRA = [((512, 1024), 200, SEED + i) for i in range(4)]
+SERIES_SEEDS = [SEED + 10 + i for i in range(4)]
+REAL_T1 = "fitnmr_t1_miniprotein_15N_hsqc"
+
+
+def header():
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except Exception:
+        commit = "unknown"
+    try:
+        import torch
+        threads = torch.get_num_threads()
+    except ImportError:
+        threads = "n/a"
+    return (f"Made by: `{COMMAND}`\n\nMachine: {platform.machine()}, {os.cpu_count()} CPU cores "
+            f"(one busy with a model training during this run), Python {platform.python_version()}, "
+            f"torch threads {threads}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+            f"commit {commit}; seed {SEED}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+
+
+def _uc(udic):
+    import nmrglue as ng
+    return [ng.fileiobase.uc_from_udic(udic, i) for i in range(2)]
+
+
+def true_eta(sim):
+    return np.where(sim.shape == synth.GAUSS, 0.0,
+                    np.where(sim.shape == synth.LORENTZ, 1.0, sim.eta[:, None]))
+
+
+def fit_accuracy():
+    """Pick (the shipped model, defaults) then fit, on simulated spectra; compare to truth."""
+    rec = {"iso": [], "pair": []}
+    times = []
+    for shape, n, seed in FIT_SPECTRA:
+        s = synth.simulate(shape, n, seed=seed)
+        uc = _uc(s.meta["udic"])
+        noise, thr = noise_threshold(s.data, method="maskrcnn")
+        t0 = time.perf_counter()
+        pk = pick({}, s.data, uc, pthres=thr)
+        t1 = time.perf_counter()
+        r = fit_peaks(s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]),
+                      np.column_stack([pk.Y_LW, pk.X_LW]), pk.HEIGHT, cluster=pk.cID, noise=noise,
+                      threshold=thr)
+        t2 = time.perf_counter()
+        times.append((t1 - t0, t2 - t1, len(pk), len(r), int(r.added.sum())))
+        eta = true_eta(s)
+        tvol = volume_integral(s.amp, s.fwhh[:, 0], s.fwhh[:, 1], eta[:, 0], eta[:, 1])
+        nn = s.nn_distance()
+        m = metrics.match_peaks(r.centre, s.centre, s.fwhh, pred_sign=np.where(r.height >= 0, 1, -1),
+                                true_sign=np.sign(s.amp))
+        # the picks alone, matched the same way, for the comparison
+        mp = metrics.match_peaks(np.column_stack([pk.Y_AXIS, pk.X_AXIS]), s.centre, s.fwhh)
+        pick_of = {tj: pi for pi, tj in mp.pairs}
+        for pi, tj in m.pairs:
+            if s.snr[tj] < 20:
+                continue
+            kind = "iso" if nn[tj] >= 2 else ("pair" if nn[tj] < 1 else None)
+            if kind is None:
+                continue
+            pj = pick_of.get(tj)
+            rec[kind].append(dict(
+                dc=np.abs(r.centre[pi] - s.centre[tj]), dce=r.centre_err[pi],
+                dw=np.abs(r.fwhh[pi] - s.fwhh[tj]) / s.fwhh[tj], dwe=r.fwhh_err[pi] / s.fwhh[tj],
+                dh=abs(r.height[pi] - s.amp[tj]) / abs(s.amp[tj]), dhe=r.height_err[pi] / abs(s.amp[tj]),
+                dv=abs(r.volume[pi] - tvol[tj]) / abs(tvol[tj]), dve=r.volume_err[pi] / abs(tvol[tj]),
+                pc=np.hypot(*(np.array([pk.Y_AXIS[pj], pk.X_AXIS[pj]]) - s.centre[tj])) if pj is not None else np.nan,
+                pw=np.mean(np.abs(np.array([pk.Y_LW[pj], pk.X_LW[pj]]) - s.fwhh[tj]) / s.fwhh[tj]) if pj is not None else np.nan,
+                pv=abs(pk.VOL[pj] - tvol[tj]) / abs(tvol[tj]) if pj is not None else np.nan))
+    return rec, times
+
+
+def _acc_rows(rec):
+    rows = []
+    for kind, label in (("iso", "isolated (nearest neighbour >= 2 FWHH), >= 20 sigma"),
+                        ("pair", "pairs closer than 1 FWHH, >= 20 sigma")):
+        v = rec[kind]
+        if not v:
+            continue
+        a = {k: np.array([x[k] for x in v]) for k in v[0]}
+        rows.append((label, "fit", len(v), np.median(np.hypot(*a["dc"].T)), np.median(a["dw"]),
+                     np.median(a["dh"]), np.median(a["dv"])))
+        rows.append((label, "pick alone", len(v), np.nanmedian(a["pc"]), np.nanmedian(a["pw"]),
+                     float("nan"), np.nanmedian(a["pv"])))
+    return rows
+
+
+def _cov_rows(rec):
+    rows = []
+    for kind, label in (("iso", "isolated, >= 20 sigma"), ("pair", "pairs < 1 FWHH, >= 20 sigma")):
+        v = rec[kind]
+        if not v:
+            continue
+        a = {k: np.array([x[k] for x in v]) for k in v[0]}
+        cy = np.mean(a["dc"][:, 0] <= a["dce"][:, 0])
+        cx = np.mean(a["dc"][:, 1] <= a["dce"][:, 1])
+        cw = np.mean(a["dw"] <= a["dwe"])
+        ch = np.mean(a["dh"] <= a["dhe"])
+        cv = np.mean(a["dv"] <= a["dve"])
+        rows.append((label, len(v), cy, cx, cw, ch, cv))
+    return rows
+
+
+def speed():
+    """1024x2048 with 500 peaks: the pick and the fit of its picks, same run."""
+    s = synth.simulate((1024, 2048), 500, seed=SEED + 99)
+    uc = _uc(s.meta["udic"])
+    noise, thr = noise_threshold(s.data, method="maskrcnn")
+    pick({}, s.data[:256, :256].copy(), uc, pthres=thr)       # load the model outside the timing
+    t0 = time.perf_counter()
+    pk = pick({}, s.data, uc, pthres=thr)
+    t1 = time.perf_counter()
+    r = fit_peaks(s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]), np.column_stack([pk.Y_LW, pk.X_LW]),
+                  pk.HEIGHT, cluster=pk.cID, noise=noise, threshold=thr)
+    t2 = time.perf_counter()
+    # the same number of peaks as the issue states: the true peaks >= 5 sigma, started 0.2 point
+    # and 10 % off (this spectrum's picks are fewer than its 500 peaks)
+    rng = np.random.default_rng(SEED)
+    ok = np.argsort(-s.snr)[:500]
+    c0 = s.centre[ok] + rng.normal(0, 0.2, (len(ok), 2))
+    w0 = s.fwhh[ok] * rng.uniform(0.9, 1.1, (len(ok), 2))
+    t3 = time.perf_counter()
+    r500 = fit_peaks(s.data, c0, w0, noise=noise, threshold=thr)
+    t4 = time.perf_counter()
+    return [("1024x2048, 500 true peaks", "pick (Mask R-CNN, defaults)", len(pk), t1 - t0),
+            ("1024x2048, 500 true peaks", "fit of those picks", len(r), t2 - t1),
+            ("1024x2048, 500 true peaks", "fit of 500 peaks (all true peaks, perturbed start)", len(r500), t4 - t3)]
+
+
+def series_synthetic():
+    """8-plane relaxation series with known rates; reference sum vs first plane."""
+    rows_ref, recs = [], []
+    for seed in SERIES_SEEDS:
+        planes, tr = simulate_series((256, 512), 60, seed=seed, pairs=6)
+        for ref in ("sum", "first"):
+            t0 = time.perf_counter()
+            res = pick_series(planes, reference=ref, delays=tr["delays"], decay="exp")
+            dt = time.perf_counter() - t0
+            w = res.wide
+            found = np.column_stack([w.Y_AXIS, w.X_AXIS]) if len(w) else np.zeros((0, 2))
+            target = tr["amp"] * np.exp(-tr["rate"] * tr["delays"][0]) >= 5
+            m = metrics.match_peaks(found, tr["centre"], tr["fwhh"], optional=~target)
+            rows_ref.append((seed, ref, int(target.sum()), len(w), m.recall, m.precision, dt))
+            if ref != "sum":
+                continue
+            q_n = len(tr["delays"])
+            for pi, tj in m.pairs:
+                h = np.array([w[f"HEIGHT_{q}"][pi] for q in range(q_n)])
+                he = np.array([w[f"HEIGHT_ERR_{q}"][pi] for q in range(q_n)])
+                ht = tr["amp"][tj] * np.exp(-tr["rate"][tj] * tr["delays"])
+                recs.append(dict(snr0=ht[0], dh=np.abs(h - ht) / ht, cov_h=np.abs(h - ht) <= he,
+                                 R=w.R[pi], Re=w.R_ERR[pi], Rt=tr["rate"][tj], pair=tr["pair"][tj] >= 0,
+                                 nn=tr["nn"][tj]))
+    return rows_ref, recs
+
+
+def real_t1(root):
+    """The two real T1 planes as a 2-plane series, beside a fit of each plane on its own."""
+    folder = os.path.join(root, REAL_T1)
+    spectra = read_series([os.path.join(folder, "1.ft2"), os.path.join(folder, "2.ft2")])
+    res = pick_series(spectra, reference="sum")
+    long = res.long
+    rows, agree = [], []
+    ref = res.reference
+    for q, spec in enumerate(spectra):
+        single = fit_peaks(spec.data, np.column_stack([ref.Y_AXIS, ref.X_AXIS]),
+                           np.column_stack([ref.Y_LW, ref.X_LW]), cluster=ref.cID,
+                           residual_search=False)
+        lq = long[long.PLANE == q].sort_values("INDEX")
+        d = np.abs(lq.HEIGHT.to_numpy() - single.height)
+        e = np.hypot(lq.HEIGHT_ERR.to_numpy(), single.height_err)
+        agree.extend(d <= e)
+        rows.append((q, len(lq), np.median(d / e), np.mean(d <= e), np.mean(d <= 2 * e),
+                     np.median(lq.HEIGHT_ERR.to_numpy() / np.abs(lq.HEIGHT.to_numpy()))))
+    return res, rows, float(np.mean(agree))
+
+
+def main():
+    from nmrpick_ml.bench import realdata_root
+    out = [f"# Lineshape fitting and pseudo-3D series\n\n{header()}", __doc__.split("\n\n", 2)[2]]
+    rec, times = fit_accuracy()
+    out += ["## Fit accuracy: picks of the shipped model, then the fit (synthetic truth)\n",
+            f"Spectra: `simulate` {', '.join(f'{a}x{b} {n} peaks seed {s}' for (a, b), n, s in FIT_SPECTRA)} "
+            "(realistic recipe: crowded regions, t1 ridges, baseline, correlated noise). Fitted peaks "
+            "matched one-to-one to true ones (`metrics.match_peaks`); the pick alone is scored on the same "
+            "true peaks. Medians; centre error is the distance in points, FWHH error the mean relative "
+            "error of the two axes (pick) or per axis (fit), height and volume relative errors.\n",
+            metrics.format_table(_acc_rows(rec), ["peaks", "values from", "n", "centre error (pts)",
+                                                  "FWHH error (rel.)", "height error (rel.)",
+                                                  "volume error (rel.)"]),
+            "\n### Are the stated errors calibrated? Fraction of peaks whose truth lies within one "
+            "stated standard error (68 % expected)\n",
+            metrics.format_table(_cov_rows(rec), ["peaks", "n", "Y centre", "X centre", "FWHH (per axis)",
+                                                  "height", "volume"]),
+            "\nPer spectrum (same run): " + "; ".join(
+                f"pick {a:.2f} s, fit {b:.2f} s ({c} picks, {d} fitted peaks, {e} added by the residual search)"
+                for a, b, c, d, e in times) + ".\n"]
+    out += ["## Speed, 1024x2048 with 500 peaks (same run, one process)\n",
+            metrics.format_table(speed(), ["spectrum", "step", "peaks", "time (s)"]),
+            "\nThe fit is numpy on one thread (OMP_NUM_THREADS as above); the second core of this "
+            "machine was busy with a model training throughout.\n"]
+    rows_ref, recs = series_synthetic()
+    a = {k: np.array([x[k] for x in recs]) for k in recs[0]}
+    strong = a["snr0"] >= 50
+    rel_r = np.abs(a["R"] - a["Rt"]) / a["Rt"]
+    cov_r = np.abs(a["R"] - a["Rt"]) <= a["Re"]
+    series_rows = [
+        ("peaks >= 50 sigma in the first plane", int(strong.sum()), np.median(a["dh"][strong]),
+         np.mean(a["cov_h"][strong]), np.median(rel_r[strong]), np.mean(cov_r[strong])),
+        ("all matched peaks", len(recs), np.median(a["dh"]), np.mean(a["cov_h"]),
+         np.median(rel_r), np.mean(cov_r)),
+        ("overlapping pairs (0.6-0.95 FWHH apart, own rates), >= 50 sigma",
+         int((a["pair"] & strong).sum()), np.median(a["dh"][a["pair"] & strong]),
+         np.mean(a["cov_h"][a["pair"] & strong]), np.median(rel_r[a["pair"] & strong]),
+         np.mean(cov_r[a["pair"] & strong]))]
+    out += ["## Series: 8-plane synthetic relaxation with known rates\n",
+            f"`simulate_series((256, 512), 60, seed, pairs=6)` for seeds {SERIES_SEEDS}: peaks drawn as "
+            "`simulate` draws them plus 6 overlapping pairs per series, heights amp exp(-R t) with R "
+            "uniform in 5-25 s^-1, delays 0.01-0.30 s, independent correlated noise per plane (lag-1 0.3). "
+            "`pick_series(..., reference='sum', delays, decay='exp')`: picked once, all planes fitted "
+            "with shared positions and widths, then I0 exp(-R t) per peak (generalised least squares "
+            "on the heights' covariance).\n",
+            metrics.format_table(series_rows, ["peaks", "n", "median height error (rel., all planes)",
+                                               "height within 1 error", "median R error (rel.)",
+                                               "R within its error"]),
+            "\n### Reference for picking: sum of the planes or the first plane (same run)\n",
+            "Recall and precision of the series' peaks against the true peaks >= 5 sigma in the "
+            "first plane (weaker ones optional).\n",
+            metrics.format_table(rows_ref, ["seed", "reference", "true peaks", "peaks", "recall",
+                                            "precision", "time (s)"])]
+    root = realdata_root()
+    if root and os.path.isdir(os.path.join(root, REAL_T1)):
+        res, rows, frac = real_t1(root)
+        out += [f"\n## Real: the two T1 planes of `{REAL_T1}` as a 2-plane series\n",
+                "`pick_series([1.ft2, 2.ft2])` (transposed file: axis 0 is 1H), "
+                f"{res.info['n_peaks']} peaks, {len(res.long)} rows in the long table "
+                f"({len(res.long) // max(res.info['n_peaks'], 1)} per peak). Beside it each plane is "
+                "fitted on its own (`fit_peaks`, the same start peaks, widths free per plane): "
+                "difference of the heights over their combined error sqrt(e_series^2 + e_plane^2).\n",
+                metrics.format_table(rows, ["plane", "peaks", "median |difference| / error",
+                                            "within 1 error", "within 2 errors",
+                                            "median relative height error"]),
+                f"\nHeights within their combined error over both planes: {frac:.3f}.\n"]
+    write_report("fit", "\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
