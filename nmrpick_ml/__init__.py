@@ -21,6 +21,10 @@ default_picker
     The shipped ``Picker``, loaded once and shared.
 simulate
     Make a synthetic 2D spectrum with its exact list of true peaks.
+fit_peaks
+    Fit picked peaks with lineshapes: centres, widths, heights, volumes, errors.
+read_series, pick_series
+    Read a pseudo-3D series; pick it once and fit every plane (heights per plane, decays).
 Spectrum
     What ``read_spectrum`` returns: ``dic``, ``data``, ``uc`` and per-axis labels.
 NmrpickError
@@ -40,14 +44,17 @@ from .picker import Picker, default_picker, load_model
 from .picking import find_peaks, pick  # no torch: imported only when a network is loaded
 
 __all__ = ["pick", "find_peaks", "Peaks", "Picker", "load_model", "default_picker",
-           "read_spectrum", "write_table", "simulate", "Spectrum", "NmrpickError",
-           "ModelIntegrityError", "__version__"]
+           "read_spectrum", "write_table", "simulate", "fit_peaks", "read_series",
+           "pick_series", "Spectrum", "NmrpickError", "ModelIntegrityError", "__version__"]
 
 _LAZY = {
     "read_spectrum": ("io", "read_spectrum"),
     "write_table": ("io", "write_table"),
     "Spectrum": ("io", "Spectrum"),
     "simulate": ("synth", "simulate"),
+    "fit_peaks": ("fit", "fit_peaks"),
+    "read_series": ("series", "read_series"),
+    "pick_series": ("series", "pick_series"),
 }
 
 

@@ -564,6 +564,90 @@ def simulate_command(output, size, peaks, seed, negative, no_crowding, recipe):
                + ", ".join(paths[1:]), err=True)
 
 
+@main.command("series", context_settings={"help_option_names": ["-h", "--help"],
+                                         "max_content_width": 100})
+@click.argument("spectra", nargs=-1, required=True, metavar="SPECTRUM...")
+@click.option("-o", "--output", required=True, metavar="FILE.csv",
+              help="Long table: one row per peak and plane (.csv).")
+@click.option("--wide", metavar="FILE", help="Wide table, one row per peak (.csv or NMRPipe .tab).")
+@click.option("--reference-plane", type=click.IntRange(min=0),
+              help="Pick on this plane (0-based) [default: the sum of the planes].")
+@click.option("--delays", metavar="FILE", help="Delay per plane, one a line (vclist/vdlist).")
+@click.option("--decay", type=click.Choice(["exp"]), help="Fit I0 exp(-R t) per peak (needs --delays).")
+@click.option("--plot-series", metavar="DIR", help="One small decay plot per peak in DIR.")
+@click.option("--free-positions", is_flag=True, help="Each plane its own centre (titrations).")
+@click.option("--lineshape", type=click.Choice(["pseudo-voigt", "gaussian", "lorentzian"]),
+              default="pseudo-voigt", show_default=True, help="Lineshape per axis.")
+@click.option("--method", type=click.Choice(_METHODS), default=DEFAULT_METHOD, show_default=True,
+              help="Picker of the reference.")
+@click.option("--snr", type=click.FloatRange(min=0, min_open=True),
+              help="Pick threshold as a multiple of the reference's noise.")
+@click.option("--threshold", type=click.FloatRange(min=0, min_open=True),
+              help="Absolute pick threshold on the reference (data units).")
+@click.option("--score-threshold", type=click.FloatRange(0, 1), help="Mask R-CNN score floor.")
+@click.option("--model", metavar="PATH", help="Mask R-CNN weights (default: the shipped ones).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+def series_command(spectra, output, wide, reference_plane, delays, decay, plot_series,
+                   free_positions, lineshape, method, snr, threshold, score_threshold, model,
+                   quiet):
+    """Fit a pseudo-3D series: one SPECTRUM (NMRPipe 3-D stream, UCSF 3-D) or several
+    2-D files in plane order. The peaks are picked once (on the sum of the planes, or
+    --reference-plane N), then every plane is fitted with shared positions and widths
+    and one height per plane.
+
+    \b
+    Long table (-o, .csv): INDEX, PLANE (from 0), X_PPM, Y_PPM, X_AXIS, Y_AXIS
+    (0-based points), HEIGHT, HEIGHT_ERR, VOL, VOL_ERR, XW, YW, X_ETA, Y_ETA,
+    CLUSTID. Wide table (--wide): one row per peak with HEIGHT_q, HEIGHT_ERR_q,
+    Z_Aq = HEIGHT_q / HEIGHT_0 and, with --decay exp, I0, I0_ERR, R, R_ERR.
+
+    \b
+    Example: nmrpick-ml series t2.ft2 -o t2.csv --delays vdlist --decay exp
+    """
+    from .files import atomic_write_text, transaction
+    from .io import check_output_path
+    from .series import pick_series, read_delays, read_series, wide_table_text
+    from .series import plot_series as draw_series
+    t0 = time.perf_counter()
+    if os.path.splitext(output)[1].lower() != ".csv":
+        raise NmrpickError(f"{output}: the long table is written as .csv")
+    check_output_path(output, inputs=spectra)
+    if wide:
+        if os.path.splitext(wide)[1].lower() not in (".csv", ".tab"):
+            raise NmrpickError(f"{wide}: --wide writes .csv or .tab")
+        check_output_path(wide, inputs=spectra)
+        if os.path.realpath(wide) == os.path.realpath(output):
+            raise NmrpickError(f"{wide}: --wide must not be the -o file")
+    if decay and not delays:
+        raise click.UsageError("--decay exp needs --delays FILE")
+    if plot_series:
+        from ._plot import require_matplotlib
+        require_matplotlib()
+        parent = os.path.dirname(os.path.abspath(plot_series))
+        if not os.path.isdir(parent):
+            raise NmrpickError(f"{plot_series}: its folder {parent} does not exist")
+    planes = read_series(spectra)
+    t = read_delays(delays) if delays else None
+    res = pick_series(planes, reference="sum" if reference_plane is None else reference_plane,
+                      delays=t, decay=decay, free_positions=free_positions, shape=lineshape,
+                      method=method, snr=snr, pthres=threshold, score_threshold=score_threshold,
+                      model=model)
+    with transaction():
+        atomic_write_text(output, res.long.to_csv(index=False))
+        if wide:
+            atomic_write_text(wide, res.wide.to_csv(index=False) if wide.lower().endswith(".csv")
+                              else wide_table_text(res.wide))
+    if plot_series:
+        draw_series(plot_series, res, t)
+    if not quiet:
+        ref = "sum of the planes" if reference_plane is None else f"plane {reference_plane}"
+        extra = ", decays fitted" if decay else ""
+        click.echo(f"{spectra[0]}{' ...' if len(spectra) > 1 else ''}: {res.info['n_planes']} "
+                   f"planes, {res.info['n_peaks']} peaks picked on the {ref}{extra}, "
+                   f"{time.perf_counter() - t0:.2f} s -> {output}", err=True)
+    return EXIT_OK
+
+
 #: The defaults of train() (one source for the command line and the API).
 from .train import DEFAULTS as _TRAIN  # noqa: E402  (no torch: train imports it lazily)
 

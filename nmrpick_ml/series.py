@@ -32,6 +32,7 @@ from ._noise import estimate_noise
 from .fit import fit_peaks, fit_planes, noise_correlation, profile
 
 __all__ = ["read_series", "pick_series", "fit_decay", "read_delays", "simulate_series",
+           "plot_series", "wide_table_text",
            "SeriesResult", "LONG_COLUMNS", "REFERENCES"]
 
 #: Columns of the long table, one row per peak and plane.
@@ -295,6 +296,24 @@ def _tables(r, rfit, uc, q_n, k):
         for q in range(q_n):
             wide[f"Z_A{q}"] = r["height"][:, q] / r["height"][:, 0]
     return long, wide
+
+
+def wide_table_text(wide):
+    """The wide table as NMRPipe-style text (``VARS``/``FORMAT`` lines, one row per peak),
+    as seriesTab writes it; X_AXIS, Y_AXIS 1-based as NMRPipe's tables have them."""
+    cols = list(wide.columns)
+    fmts = ["%5d" if c == "INDEX" else "%+e" if c.startswith(("HEIGHT", "I0")) else "%.6g"
+            for c in cols]
+    lines = ["REMARK nmrpick-ml series table: HEIGHT_q per plane q (from 0), Z_Aq = HEIGHT_q / "
+             "HEIGHT_0; X_AXIS, Y_AXIS 1-based points", "",
+             "VARS   " + " ".join(cols), "FORMAT " + " ".join(fmts), ""]
+    for _, row in wide.iterrows():
+        vals = []
+        for c, f in zip(cols, fmts):
+            v = row[c] + (1.0 if c in ("X_AXIS", "Y_AXIS") else 0.0)
+            vals.append(f % (int(v) if f == "%5d" else v))
+        lines.append(" ".join(vals))
+    return "\n".join(lines) + "\n"
 
 
 def fit_decay(delays, heights, errors, cov=None):

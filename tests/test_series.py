@@ -122,3 +122,33 @@ def test_real_t1_two_planes_agree_with_per_plane_fits():
         lq = res.long[res.long.PLANE == q].sort_values("INDEX")
         e = np.hypot(lq.HEIGHT_ERR.to_numpy(), single.height_err)
         assert np.mean(np.abs(lq.HEIGHT.to_numpy() - single.height) <= e) >= 0.8
+
+
+def test_series_command_writes_long_wide_and_plots(tmp_path):
+    from click.testing import CliRunner
+    from nmrpick_ml.cli import main
+    import pandas as pd
+    planes, tr = simulate_series((64, 128), 6, seed=2)
+    path = write_pipe(tmp_path / "t2.ft2", planes.astype(np.float32))
+    (tmp_path / "vdlist").write_text("\n".join(f"{t * 1000:g}m" for t in tr["delays"]) + "\n")
+    out, wide, plots = tmp_path / "s.csv", tmp_path / "w.tab", tmp_path / "plots"
+
+    def run(*args):
+        return CliRunner().invoke(main, [str(a) for a in args])
+    r = run("series", path, "-o", out, "--wide", wide, "--delays", tmp_path / "vdlist", "--decay",
+            "exp", "--method", "nmrglue", "--snr", "15", "--plot-series", plots)
+    assert r.exit_code == 0, r.output
+    long = pd.read_csv(out)
+    assert list(long.columns[:10]) == list(LONG_COLUMNS) and set(long.PLANE) == set(range(8))
+    k = long.INDEX.nunique()
+    assert k >= 1 and len(long) == 8 * k
+    text = wide.read_text()
+    assert "VARS   INDEX X_PPM" in text and " R R_ERR " in text
+    assert len(list(plots.glob("peak_*.png"))) == k
+    # bad input: one Error line, exit 2, nothing written
+    bad = tmp_path / "s.tab"
+    r = run("series", path, "-o", bad, "--method", "nmrglue")
+    assert r.exit_code == 2 and "Error:" in r.output and not bad.exists()
+    r = run("series", write_pipe(tmp_path / "one.ft2", planes[0].astype(np.float32)), "-o",
+            tmp_path / "x.csv", "--method", "nmrglue")
+    assert r.exit_code == 2 and "a series needs" in r.output and not (tmp_path / "x.csv").exists()
