@@ -62,7 +62,7 @@ from ._errors import NmrpickError
 from ._noise import estimate_noise
 from ._validate import check_choice, check_number, check_spectrum
 
-__all__ = ["fit_peaks", "fit_planes", "FitResult", "noise_correlation", "profile", "volume_integral",
+__all__ = ["fit_peaks", "fit_planes", "fit_table", "FitResult", "noise_correlation", "profile", "volume_integral",
            "SHAPES", "FIT_COLUMNS"]
 
 #: Lineshape models (per axis).
@@ -84,7 +84,7 @@ SEARCH_MIN_SNR = 5.0
 #: ... nor below this many times the robust spread of the cluster's own residual.
 SEARCH_RESIDUAL_K = 5.0
 #: ... nor closer than this (in FWHH, normalised distance) to a peak of the cluster.
-SEARCH_MIN_DISTANCE = 0.75
+SEARCH_MIN_DISTANCE = 0.5
 
 #: Columns :meth:`FitResult.to_frame` adds to a peak table (see the README).
 FIT_COLUMNS = ("Y_AXIS_ERR", "X_AXIS_ERR", "Y_PPM_ERR", "X_PPM_ERR", "Y_LW_ERR", "X_LW_ERR",
@@ -172,9 +172,12 @@ class FitResult:
     def __len__(self):
         return len(self.height)
 
-    def to_frame(self, uc=None):
+    def to_frame(self, uc=None, score=None):
         """The fitted peaks as a DataFrame with the columns of a pick table plus
-        :data:`FIT_COLUMNS` (ppm and Hz from ``uc``, one nmrglue unit conversion per axis)."""
+        :data:`FIT_COLUMNS` (ppm and Hz from ``uc``, one nmrglue unit conversion per axis).
+
+        ``score`` (one per pick) gives the SCORE column: each fitted pick keeps
+        its pick's, a peak added by the residual search gets 0."""
         import pandas as pd
         c, ce, w, we = self.centre, self.centre_err, self.fwhh, self.fwhh_err
         df = pd.DataFrame({"Y_AXIS": c[:, 0], "X_AXIS": c[:, 1], "cID": self.cluster + 1,
@@ -188,6 +191,10 @@ class FitResult:
             df["Y_PPM"] = df["X_PPM"] = np.nan
         df["Y_LW_HZ"], df["X_LW_HZ"] = w[:, 0] * hz[0], w[:, 1] * hz[1]
         df["HEIGHT"] = self.height
+        if score is not None:
+            score = np.asarray(score, float)
+            df["SCORE"] = np.where(self.source >= 0, score[np.maximum(self.source, 0)], 0.0) \
+                if len(score) else np.zeros(len(self))
         extra = {"Y_AXIS_ERR": ce[:, 0], "X_AXIS_ERR": ce[:, 1],
                  "Y_PPM_ERR": ce[:, 0] * ppm[0], "X_PPM_ERR": ce[:, 1] * ppm[1],
                  "Y_LW_ERR": we[:, 0], "X_LW_ERR": we[:, 1],
@@ -1150,6 +1157,47 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
                      cluster=r["cluster"], chi2_red=r["chi2_red"],
                      flagged=np.abs(h) < FLAG_SIGMAS * he, added=r["added"], source=r["source"],
                      noise=noise, correlation=rho)
+
+
+#: Columns of a pick table, in order (``nmrpick_ml.pick``'s table), before FIT_COLUMNS.
+_PICK_COLUMNS = ("Y_AXIS", "X_AXIS", "cID", "Y_LW", "X_LW", "VOL", "Y_PPM", "X_PPM", "Y_LW_HZ",
+                 "X_LW_HZ", "HEIGHT", "SCORE")
+
+
+def fit_table(peaks, data, uc, *, shape="pseudo-voigt", as_frame=False, **options):
+    """Fit a pick's peaks and give its table with the fitted values and :data:`FIT_COLUMNS`.
+
+    Parameters
+    ----------
+    peaks : Peaks
+        What the picker found (``centre, fwhh, height, cluster, score`` and the
+        ``noise`` and ``pthres`` it used), in points.
+    data : ndarray (N1, N2)
+    uc : sequence of two nmrglue unit_conversion
+    shape : {'pseudo-voigt', 'gaussian', 'lorentzian'}
+    as_frame : bool
+        A DataFrame instead of a record array.
+    **options
+        More :func:`fit_peaks` options.
+
+    Returns
+    -------
+    numpy.recarray or pandas.DataFrame
+        The pick table's columns (positions, widths, heights and volumes now the
+        fitted ones; SCORE the pick's, 0 for added peaks) then :data:`FIT_COLUMNS`.
+    """
+    r = fit_peaks(data, peaks.centre, peaks.fwhh, peaks.height, cluster=peaks.cluster,
+                  noise=getattr(peaks, "noise", None), threshold=getattr(peaks, "pthres", None),
+                  shape=shape, **options)
+    df = r.to_frame(uc, score=peaks.score)
+    df = df[list(_PICK_COLUMNS) + list(FIT_COLUMNS)]
+    if as_frame:
+        return df
+    rec = np.zeros(len(df), dtype=[(c, "i8" if c in ("cID", "FIT_FLAG", "FIT_ADDED") else "f8")
+                                   for c in df.columns]).view(np.recarray)
+    for c in df.columns:
+        rec[c] = df[c].to_numpy()
+    return rec
 
 
 def _empty(noise, rho):

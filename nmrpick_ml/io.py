@@ -769,12 +769,15 @@ def write_table(path, peaks, spectrum=None, fmt=None):
     target = check_output_path(path, spectrum)
     fmt = table_format(path, fmt)
     rec = as_peak_records(peaks)
+    fitted = _fit_columns(peaks)
     if fmt == "nef" and spectrum is None:
         raise NmrpickError(f"{path}: writing .nef needs `spectrum` (its axis codes, "
                            "frequencies and spectral widths)")
     if fmt == "tab":
-        return atomic_write(target, lambda tmp: _write_pipe_tab(tmp, rec, spectrum))
+        return atomic_write(target, lambda tmp: _write_pipe_tab(tmp, rec, spectrum, fitted))
     text = {"list": _sparky_list_text, "csv": _csv_text, "nef": _nef_text}[fmt](rec, spectrum)
+    if fmt == "csv" and fitted:
+        text = _csv_text(rec, spectrum, fitted)
     return atomic_write_text(target, text)
 
 
@@ -834,10 +837,36 @@ def _tab_comments(n, spectrum):
     return [s + "\n" for s in lines]
 
 
-def _write_pipe_tab(tmp, rec, spectrum):
+#: With ``pick(..., fit=True)`` the .tab gets NMRPipe-style error columns:
+#: (tab name, fit column, format); DX, DY, DXW, DYW in points.
+TAB_FIT_COLUMNS = [
+    ("DX", "X_AXIS_ERR", "%8.4f"), ("DY", "Y_AXIS_ERR", "%8.4f"), ("DXW", "X_LW_ERR", "%8.4f"),
+    ("DYW", "Y_LW_ERR", "%8.4f"), ("DHEIGHT", "HEIGHT_ERR", "%+e"), ("DVOL", "VOL_ERR", "%+e"),
+    ("XETA", "X_ETA", "%5.3f"), ("YETA", "Y_ETA", "%5.3f"), ("CHI2", "CHI2_RED", "%10.3f"),
+    ("FLAG", "FIT_FLAG", "%1d"), ("ADDED", "FIT_ADDED", "%1d"),
+]
+
+
+def _fit_columns(peaks):
+    """The lineshape-fit columns of ``peaks`` (``pick(..., fit=True)``) as arrays, or {}."""
+    from .fit import FIT_COLUMNS
+    names = (peaks.dtype.names if hasattr(peaks, "dtype") and peaks.dtype.names
+             else tuple(getattr(peaks, "columns", ())))
+    if not all(c in names for c in FIT_COLUMNS):
+        return {}
+    return {c: np.asarray(peaks[c]) for c in FIT_COLUMNS}
+
+
+def _write_pipe_tab(tmp, rec, spectrum, fitted=None):
     tab = _tab_records(rec, spectrum)
-    comments = _tab_comments(len(rec), spectrum)
     formats = [f for _, f in TAB_COLUMNS]
+    if fitted:
+        import numpy.lib.recfunctions as rfn
+        tab = rfn.append_fields(tab, [t for t, _, _ in TAB_FIT_COLUMNS],
+                                [fitted[c].astype("i4" if f.endswith("d") else "f8")
+                                 for _, c, f in TAB_FIT_COLUMNS], usemask=False).view(np.recarray)
+        formats += [f for _, _, f in TAB_FIT_COLUMNS]
+    comments = _tab_comments(len(rec), spectrum)
     if len(tab):
         ng.pipe.write_table(tmp, comments, formats, tab, overwrite=True)
     else:
@@ -855,9 +884,12 @@ def _sparky_list_text(rec, spectrum=None):
     return "\n".join(lines) + "\n"
 
 
-def _csv_text(rec, spectrum=None):
+def _csv_text(rec, spectrum=None, fitted=None):
     import pandas as pd   # imported here: pandas is slow to import and only needed here
-    return pd.DataFrame.from_records(rec).to_csv(index=False)
+    df = pd.DataFrame.from_records(rec)
+    for c, v in (fitted or {}).items():
+        df[c] = v
+    return df.to_csv(index=False)
 
 
 def _nef_value(v, fmt="{:.6g}"):

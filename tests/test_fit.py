@@ -121,3 +121,30 @@ def test_frame_has_units_and_error_columns():
     assert df.X_LW_HZ[0] == pytest.approx(df.X_LW[0] * 2000.0 / 48)
     assert df.Y_PPM_ERR[0] == pytest.approx(df.Y_AXIS_ERR[0] * 1000.0 / 48 / 100.0)
     assert {"HEIGHT_ERR", "VOL_ERR", "CHI2_RED", "FIT_FLAG", "X_ETA"} <= set(df.columns)
+
+
+def test_fit_table_written_with_error_columns(tmp_path):
+    import types
+    import nmrglue as ng
+    from nmrpick_ml.fit import FIT_COLUMNS, fit_table
+    from nmrpick_ml.io import write_table
+    udic = ng.fileiobase.create_blank_udic(2)
+    for i, n in enumerate((48, 64)):
+        udic[i].update(size=n, sw=1000.0, obs=100.0, car=500.0, complex=False)
+    uc = [ng.fileiobase.uc_from_udic(udic, i) for i in range(2)]
+    rng = np.random.default_rng(8)
+    d = (_peak((48, 64), (20.2, 30.6), (3.0, 4.0), (0.5, 0.5), 100.0)
+         + rng.normal(0, 1, (48, 64))).astype(np.float32)
+    picks = types.SimpleNamespace(centre=np.array([[20.0, 31.0]]), fwhh=np.array([[3.3, 3.6]]),
+                                  height=np.array([95.0]), cluster=np.array([1]),
+                                  score=np.array([0.9]), noise=1.0, pthres=3.0)
+    t = fit_table(picks, d, uc)
+    assert t.SCORE[0] == pytest.approx(0.9) and abs(t.X_AXIS[0] - 30.6) < 0.1
+    assert set(FIT_COLUMNS) <= set(t.dtype.names)
+    tab = ng.pipe.read_table(str(write_table(tmp_path / "p.tab", t)))[-1]
+    assert tab["DX"][0] == pytest.approx(t.X_AXIS_ERR[0], abs=1e-4)
+    assert tab["DHEIGHT"][0] == pytest.approx(t.HEIGHT_ERR[0], rel=1e-5)
+    assert tab["X_AXIS"][0] == pytest.approx(t.X_AXIS[0] + 1, abs=1e-3)
+    import pandas as pd
+    csv = pd.read_csv(write_table(tmp_path / "p.csv", t))
+    assert csv.VOL_ERR[0] == pytest.approx(t.VOL_ERR[0]) and csv.FIT_ADDED[0] == 0
