@@ -21,7 +21,7 @@ import numpy as np
 from nmrpick_ml import metrics, synth
 from nmrpick_ml.bench import write_report
 from nmrpick_ml.fit import fit_peaks, volume_integral
-from nmrpick_ml.pick import noise_threshold, pick
+from nmrpick_ml.picking import noise_threshold, pick
 from nmrpick_ml.series import pick_series, read_series, simulate_series
 
 COMMAND = "python benchmarks/fit.py"

@@ -239,6 +239,11 @@ coloured by SCORE (one input).
 @click.option("--contour-start", type=click.FloatRange(min=0, min_open=True),
               default=D.CONTOUR_START, show_default=True, metavar="X",
               help="--plot: lowest contour, in noise units.")
+@click.option("--fit", "fit", is_flag=True,
+              help="Fit the picks with lineshapes: fitted positions, widths, heights, volumes "
+                   "and their standard errors (see README: Lineshape fitting).")
+@click.option("--lineshape", type=click.Choice(["pseudo-voigt", "gaussian", "lorentzian"]),
+              default="pseudo-voigt", show_default=True, help="--fit: lineshape per axis.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel processes for several inputs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
@@ -246,11 +251,13 @@ coloured by SCORE (one input).
 @click.pass_context
 def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, score_threshold,
                  region, exclude, plane, axes, model, tile, overlap, device, json_summary, plot, contour_start,
-                 jobs, quiet, verbose):
+                 fit, lineshape, jobs, quiet, verbose):
     """Pick the peaks of each SPECTRUM and write a table to -o."""
     from .io import check_output_path
     verbosity = _verbosity(ctx, quiet, verbose)
     _refuse_unused(ctx, method, plot)
+    if not fit and _given(ctx, "lineshape"):
+        raise click.UsageError("--lineshape is used by --fit only; add --fit or drop it")
     jobs_list = _plan(spectra, output, fmt)
     if json_summary:
         check_output_path(json_summary, inputs=spectra)
@@ -265,7 +272,7 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
                 score_threshold=score_threshold, region=region, exclude=list(exclude),
                 plane=plane, axes=axes, model=model, tile=tile,
                 overlap=overlap, device=device, plot=plot, contour_start=contour_start,
-                progress=verbosity >= 0 and _is_terminal(sys.stderr))
+                fit=fit, lineshape=lineshape, progress=verbosity >= 0 and _is_terminal(sys.stderr))
     if len(jobs_list) == 1:
         inp, out, f = jobs_list[0]
         results = [_run_one(inp, out, f, opts, raise_errors=True)]
@@ -393,7 +400,11 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
                                    overlap=opts["overlap"], device=opts["device"],
                                    model=opts["model"], progress=bar, region=box,
                                    exclude=excluded)
-                peaks = found.to_table(spec.uc)
+                if opts.get("fit"):
+                    from .fit import fit_table
+                    peaks = fit_table(found, data, spec.uc, shape=opts["lineshape"])
+                else:
+                    peaks = found.to_table(spec.uc)
                 n_negative = None
                 if nthres is None and not is_constant(data):
                     n_negative = _warn_negative(data, noise, box)

@@ -61,7 +61,7 @@ IGNORED = ("msep", "algorithm", "lineshapes", "diag", "c_struc", "c_ndil")
 def pick(data, pthres, nthres=None, msep=None, algorithm="connected", est_params=True,
          lineshapes=None, edge=None, diag=False, c_struc=None, c_ndil=0, cluster=True,
          table=True, axis_names=("A", "Z", "Y", "X"), *, model=None, device="cpu",
-         score_threshold=None):
+         score_threshold=None, fit=False):
     """Pick the peaks of a 2-D spectrum, as ``nmrglue.analysis.peakpick.pick`` does.
 
     Parameters
@@ -98,6 +98,11 @@ def pick(data, pthres, nthres=None, msep=None, algorithm="connected", est_params
     score_threshold : float, optional
         Minimum network score 0..1; default from the model's config.
         (Keyword-only, not in nmrglue.)
+    fit : bool, optional
+        Fit the picks with lineshapes (:func:`nmrpick_ml.fit.fit_peaks`): the
+        positions, ``*_LW`` (``scales``) and ``VOL`` (``amps``) are then the
+        fitted centres, FWHH and analytic volumes, and peaks the residual
+        search adds are included. (Keyword-only, not in nmrglue.)
 
     Returns
     -------
@@ -201,7 +206,7 @@ def pick(data, pthres, nthres=None, msep=None, algorithm="connected", est_params
     from ._validate import check_spectrum
     arr = check_spectrum(arr)
 
-    centre, fwhh, vol, cid = _find(arr, pthres, nthres, model, device, score_threshold)
+    centre, fwhh, vol, cid = _find(arr, pthres, nthres, model, device, score_threshold, fit)
     if table:
         if edge is not None:
             centre = centre + np.asarray(edge, dtype=float)
@@ -209,7 +214,7 @@ def pick(data, pthres, nthres=None, msep=None, algorithm="connected", est_params
     return _lists(centre, cid, fwhh, vol, arr.dtype.type, cluster, est_params, edge)
 
 
-def _find(data, pthres, nthres, model, device, score_threshold):
+def _find(data, pthres, nthres, model, device, score_threshold, fit=False):
     """centre (k, 2), fwhh (k, 2), volume (k,), cluster id (k,): positive peaks
     first, each sign in raster order."""
     empty = (np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), np.zeros(0, int))
@@ -225,6 +230,13 @@ def _find(data, pthres, nthres, model, device, score_threshold):
     else:                          # negative peaks only: the positive ones of -data
         sign = -1.0
         peaks = find_peaks(-data, pthres=-nthres, **opts)
+    if fit and len(peaks):
+        from .fit import fit_peaks
+        r = fit_peaks(data if sign > 0 else -data, peaks.centre, peaks.fwhh, peaks.height,
+                      cluster=peaks.cluster, noise=peaks.noise, threshold=peaks.pthres)
+        peaks = peaks.select(np.zeros(0, int)).replace(
+            centre=r.centre, fwhh=r.fwhh, height=r.height, volume=r.volume,
+            score=np.ones(len(r)), cluster=r.cluster + 1)
     height = sign * peaks.height
     order = np.lexsort((peaks.centre[:, 1], peaks.centre[:, 0], height < 0))
     return (peaks.centre[order], peaks.fwhh[order], sign * peaks.volume[order],

@@ -27,7 +27,8 @@ METHODS = ("nmrglue", "maskrcnn")
 
 def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="maskrcnn",
          score_threshold=None, region=None, exclude=None, tile=None, overlap=None, batch_size=8,
-         device="cpu", model=None, table=True, as_frame=False, progress=None):
+         device="cpu", model=None, table=True, as_frame=False, progress=None, fit=False,
+         lineshape="pseudo-voigt"):
     """Pick the peaks of a 2D spectrum.
 
     A drop-in for ``nmrglue.analysis.peakpick.pick`` on the ``dic, data, uc``
@@ -85,6 +86,14 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         cluster_ids, scales, amps)`` for the 'nmrglue' method.
     as_frame : bool, optional
         Return a pandas DataFrame instead of a record array.
+    fit : bool, optional
+        Fit the picks with lineshapes (:func:`nmrpick_ml.fit.fit_table`):
+        positions, widths, heights and volumes become the fitted ones and the
+        table gains :data:`nmrpick_ml.fit.FIT_COLUMNS` (standard errors,
+        Lorentzian fractions, chi-square, flags). Peaks the fit adds (residual
+        search) have SCORE 0 and FIT_ADDED 1.
+    lineshape : {'pseudo-voigt', 'gaussian', 'lorentzian'}, optional
+        The fit's lineshape per axis.
 
     Returns
     -------
@@ -164,6 +173,9 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
                        score_threshold=score_threshold, tile=tile, overlap=overlap,
                        batch_size=batch_size, device=device, model=model, progress=progress,
                        region=box, exclude=excluded, _stacklevel=3)
+    if fit:
+        from .fit import fit_table
+        return fit_table(peaks, data, uc, shape=lineshape, as_frame=as_frame)
     return peaks.to_table(uc, as_frame=as_frame)
 
 

@@ -196,7 +196,7 @@ def pick_series(series, uc=None, *, reference="sum", delays=None, decay=None,
     SeriesResult
     """
     import pandas as pd
-    from .pick import pick
+    from .picking import pick
     arr, spec = _as_planes(series)
     q_n = arr.shape[0]
     if uc is None and spec is not None:

@@ -148,3 +148,34 @@ def test_fit_table_written_with_error_columns(tmp_path):
     import pandas as pd
     csv = pd.read_csv(write_table(tmp_path / "p.csv", t))
     assert csv.VOL_ERR[0] == pytest.approx(t.VOL_ERR[0]) and csv.FIT_ADDED[0] == 0
+
+
+def test_pick_fit_api_cli_and_peakpick(tmp_path):
+    import nmrglue as ng
+    import pandas as pd
+    from click.testing import CliRunner
+    from conftest import TRUTH, gaussian_spectrum, write_pipe
+    from nmrpick_ml import peakpick, pick, read_spectrum
+    from nmrpick_ml.cli import main
+    path = write_pipe(tmp_path / "g.ft2", gaussian_spectrum())
+    spec = read_spectrum(path)
+    t = pick(spec.dic, spec.data, spec.uc, method="nmrglue", fit=True, lineshape="gaussian")
+    plain = pick(spec.dic, spec.data, spec.uc, method="nmrglue")
+    assert len(t) >= len(plain) and "HEIGHT_ERR" in t.dtype.names and np.all(t.Y_ETA == 0)
+    # the fitted centres sit on the true sub-point centres; the threshold picks on the grid
+    true = TRUTH[TRUTH[:, 2] >= 20][:, :2]
+    err_fit = [np.min(np.hypot(*(np.column_stack([t.Y_AXIS, t.X_AXIS]) - c).T)) for c in true]
+    assert np.median(err_fit) < 0.05
+    out = tmp_path / "p.tab"
+    r = CliRunner().invoke(main, ["pick", str(path), "-o", str(out), "--method", "nmrglue", "--fit"])
+    assert r.exit_code == 0, r.output
+    tab = ng.pipe.read_table(str(out))[-1]
+    assert {"DX", "DY", "DHEIGHT", "DVOL", "CHI2", "FLAG"} <= set(tab.dtype.names)
+    r = CliRunner().invoke(main, ["pick", str(path), "-o", str(tmp_path / "q.tab"), "--method",
+                                  "nmrglue", "--lineshape", "gaussian"])
+    assert r.exit_code == 2 and "--fit" in r.output
+    # the nmrglue drop-in keeps nmrglue's fields, with fitted widths
+    p = peakpick.pick(spec.data.astype(float), pthres=20.0, fit=True, model=None)
+    assert p.dtype.names == ("Y_AXIS", "X_AXIS", "cID", "Y_LW", "X_LW", "VOL")
+    strong = np.argmin(np.hypot(p.Y_AXIS - 20.3, p.X_AXIS - 40.7))
+    assert abs(p.Y_LW[strong] - 3.0) < 0.1 and abs(p.X_LW[strong] - 4.0) < 0.1
