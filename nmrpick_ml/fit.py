@@ -435,40 +435,11 @@ class _Problem:
         self.e_rows, self.e_cols = rows, cols_f
         self.nfree = int(free.sum())
 
-    def evaluate(self, full, jac=True, groups=None):
-        """Model at the rows and (optionally) the Jacobian (free columns, CSR).
-
-        With ``groups`` (bool per cluster) only those clusters' rows are computed
-        (the model is 0 elsewhere, and so are the Jacobian's rows)."""
-        from scipy.sparse import csr_matrix
-        c = self.col
-        if groups is None:
-            pr, pk, q, psel = self.pr, self.pk, self.pq, None
-        else:
-            psel = groups[self.rg[self.pr]]
-            pr, pk, q = self.pr[psel], self.pk[psel], self.pq[psel]
-        dy = self.ry[pr] - full[c["cy"][pk, q]]
-        dx = self.rx[pr] - full[c["cx"][pk, q]]
-        py, ky, wy, ey = _prof1(dy, full[c["wy"][pk]], full[c["ey"][pk]])
-        px, kx, wx, ex = _prof1(dx, full[c["wx"][pk]], full[c["ex"][pk]])
-        a = full[c["a"][pk, q]]
-        pp = py * px
-        model = np.bincount(pr, a * pp, minlength=self.nrow) + full[self.col_b[self.rg, self.rq]]
-        if not jac:
-            return model, None
-        vals = np.stack([a * ky * px, a * py * kx, a * wy * px, a * py * wx, pp, a * ey * px,
-                         a * py * ex], 1)
-        keep = self.keep if psel is None else self.keep[psel]
-        if groups is None:
-            sel = slice(None)
-            nb = self.n_b
-        else:
-            sel = np.r_[np.repeat(psel, 7).reshape(-1, 7)[self.keep],
-                        groups[self.rg][self.bkeep]]
-            nb = int(groups[self.rg][self.bkeep].sum())
-        data = np.r_[vals[keep], np.ones(nb)]
-        jm = csr_matrix((data, (self.e_rows[sel], self.e_cols[sel])), shape=(self.nrow, self.nfree))
-        return model, jm
+    def evaluate(self, full, jac=True):
+        """Model at all rows and (optionally) the Jacobian (free columns, CSR)."""
+        if getattr(self, "_all", None) is None:
+            self._all = self._subset(np.ones(len(self.groups), bool))
+        return self._eval_sub(full, self._all, jac)
 
     def init_heights(self):
         """Start heights (and offsets) by linear least squares on the start shapes, per
@@ -531,10 +502,10 @@ class _Problem:
         nf = np.r_[0, np.cumsum(self.free)]
         return nf[np.asarray(self.col_start)]
 
-    def _cost(self, x, groups=None):
+    def _cost(self, x):
         full = self.full.copy()
         full[self.free] = x
-        r = self.evaluate(full, jac=False, groups=groups)[0] - self.target
+        r = self.evaluate(full, jac=False)[0] - self.target
         return np.bincount(self.rg, r * r, minlength=len(self.groups))
 
     def _lm(self, x, lo, hi, max_iter):
