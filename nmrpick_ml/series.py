@@ -10,9 +10,12 @@ peak.
 
 Why the sum by default: the peaks of a relaxation series keep their place and
 sign, so the sum of Q planes holds every peak with the signal of all planes
-over noise grown only by sqrt(Q); its picks were as good as or better than
-those of the first plane in ``benchmarks/results/fit.md`` (recall and
-precision, same run). Use a plane (``reference=0``) when peaks move (a
+over noise grown only by sqrt(Q), and no single plane's noise spike or
+artefact dominates it. Measured side by side in ``benchmarks/results/fit.md``
+(8-plane synthetic relaxation series, same run): the sum and the first plane
+found about the same share of the true peaks (each ahead on two of four
+series), and the sum's picks held as few or fewer false ones (fewer by a
+tenth on one series). Use a plane (``reference=0``) when peaks move (a
 titration) or change sign (an inversion-recovery T1 series), where a sum
 blurs or cancels them.
 
