@@ -138,6 +138,7 @@ MAIN PICK OPTIONS (all: nmrpick-ml pick --help)
                      still measured on the whole spectrum
   --exclude RANGES   drop picks inside these ranges (repeatable), e.g.
                      1H=4.6:4.8 (a band: water)
+  --engine E         maskrcnn: onnx (default; ONNX Runtime, no torch) or torch
   --plane N          plane of a 3-D file (0-based)
   --axes JSON        sidecar axes JSON of a .npy input
   --plot FILE        picture of the spectrum and the picks (.png, .pdf, .svg;
@@ -232,7 +233,10 @@ coloured by SCORE (one input).
 @click.option("--tile", type=click.IntRange(min=8), default=D.DEFAULT_TILE, show_default=True,
               help="Mask R-CNN tile size, points.")
 @click.option("--overlap", type=click.IntRange(min=0), help=f"Mask R-CNN tile overlap, points [default: {D.DEFAULT_OVERLAP}].")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for the model.")
+@click.option("--engine", type=click.Choice(("onnx", "torch")), default="onnx", show_default=True,
+              help="What runs the network: ONNX Runtime (no torch) or torch (needed for --device).")
+@click.option("--device", default="cpu", show_default=True,
+              help="Torch device for the model (--engine torch).")
 @click.option("--json-summary", metavar="FILE", help="Write a machine-readable summary (JSON).")
 @click.option("--plot", metavar="FILE",
               help="Write a picture of the spectrum and its picks (.png, .pdf, .svg; one input).")
@@ -250,8 +254,8 @@ coloured by SCORE (one input).
 @click.option("-v", "--verbose", count=True, help="Print more.")
 @click.pass_context
 def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, score_threshold,
-                 region, exclude, plane, axes, model, tile, overlap, device, json_summary, plot, contour_start,
-                 fit, lineshape, jobs, quiet, verbose):
+                 region, exclude, plane, axes, model, tile, overlap, engine, device, json_summary,
+                 plot, contour_start, fit, lineshape, jobs, quiet, verbose):
     """Pick the peaks of each SPECTRUM and write a table to -o."""
     from .io import check_output_path
     verbosity = _verbosity(ctx, quiet, verbose)
@@ -271,8 +275,9 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
     opts = dict(method=method, snr=snr, threshold=threshold, negative=negative,
                 score_threshold=score_threshold, region=region, exclude=list(exclude),
                 plane=plane, axes=axes, model=model, tile=tile,
-                overlap=overlap, device=device, plot=plot, contour_start=contour_start,
-                fit=fit, lineshape=lineshape, progress=verbosity >= 0 and _is_terminal(sys.stderr))
+                overlap=overlap, engine=engine, device=device, plot=plot,
+                contour_start=contour_start, fit=fit, lineshape=lineshape,
+                progress=verbosity >= 0 and _is_terminal(sys.stderr))
     if len(jobs_list) == 1:
         inp, out, f = jobs_list[0]
         results = [_run_one(inp, out, f, opts, raise_errors=True)]
@@ -306,6 +311,7 @@ _MODEL_ONLY = {
     "tile": "the threshold picker does not cut the spectrum into tiles",
     "overlap": "the threshold picker does not cut the spectrum into tiles",
     "device": "the threshold picker runs no network",
+    "engine": "the threshold picker runs no network",
 }
 
 
@@ -398,8 +404,8 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
                                    snr=opts["snr"], method=opts["method"],
                                    score_threshold=opts["score_threshold"], tile=opts["tile"],
                                    overlap=opts["overlap"], device=opts["device"],
-                                   model=opts["model"], progress=bar, region=box,
-                                   exclude=excluded)
+                                   engine=opts.get("engine"), model=opts["model"],
+                                   progress=bar, region=box, exclude=excluded)
                 if opts.get("fit"):
                     from .fit import fit_table
                     peaks = fit_table(found, data, spec.uc, shape=opts["lineshape"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TorchEngine", "mask_extents", "MASK_THRESHOLD"]
+__all__ = ["TorchEngine", "OnnxEngine", "mask_extents", "postprocess_detections", "MASK_THRESHOLD"]
 
 #: Mask probability at which a point belongs to the detection.
 MASK_THRESHOLD = 0.5
@@ -149,7 +149,7 @@ class TorchEngine:
             rh = net.roi_heads
             bf = rh.box_head(rh.box_roi_pool(feats, proposals, sizes))
             logits, reg = rh.box_predictor(bf)
-            boxes, scores, labels = _postprocess(rh, logits, reg, proposals, sizes, floor)
+            boxes, scores, labels = postprocess_detections(rh, logits, reg, proposals, sizes, floor)
             if sum(len(b) for b in boxes):
                 mf = rh.mask_head(rh.mask_roi_pool(feats, boxes, sizes))
                 probs = maskrcnn_inference(rh.mask_predictor(mf), labels)
@@ -163,7 +163,7 @@ class TorchEngine:
         return out
 
 
-def _postprocess(rh, class_logits, box_regression, proposals, image_shapes, score_thresh):
+def postprocess_detections(rh, class_logits, box_regression, proposals, image_shapes, score_thresh):
     """torchvision's ``RoIHeads.postprocess_detections`` with the score floor as
     an argument (the module's own ``score_thresh`` is not read or changed)."""
     import torch
@@ -189,3 +189,44 @@ def _postprocess(rh, class_logits, box_regression, proposals, image_shapes, scor
         all_scores.append(scores[keep])
         all_labels.append(labels[keep])
     return all_boxes, all_scores, all_labels
+
+
+class OnnxEngine:
+    """Run the network's ONNX graph (:mod:`nmrpick_ml.onnx_export`) with ONNX Runtime.
+
+    No torch: the graph takes one normalised tile and the raw score floor and
+    returns the boxes, scores and 28x28 masks above the floor; the mask
+    extents are measured as :class:`TorchEngine` measures them.
+
+    Parameters
+    ----------
+    path : str
+        The ``.onnx`` file.
+    threads : int, optional
+        ONNX Runtime intra-op threads (default: its own choice).
+    """
+
+    name = "onnx"
+
+    def __init__(self, path, threads=None):
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), sess_options=opts,
+                                            providers=["CPUExecutionProvider"])
+        shape = self.session.get_inputs()[0].shape
+        self.tile = int(shape[-1]) if isinstance(shape[-1], int) else None
+
+    def run(self, tiles, floor, batch_size=8):
+        """Detections above the raw score ``floor`` on each tile (see module docstring)."""
+        out = []
+        f = np.asarray(floor, np.float32)
+        for t in tiles:
+            h, w = t.shape[-2:]
+            x = np.ascontiguousarray(t, dtype=np.float32)[None]
+            boxes, scores, masks = self.session.run(None, {"tiles": x, "floor": f})
+            b = boxes[:, [1, 0, 3, 2]].astype(np.float32)
+            out.append(dict(boxes=b, scores=scores, extents=mask_extents(masks, b, (int(h), int(w)))))
+        return out

@@ -34,7 +34,8 @@ from .peaks import Peaks
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, cut_tiles, stitch
 
 __all__ = ["Picker", "load_model", "default_picker", "validate_config", "detect_each",
-           "RULE_STEPS", "MODEL_SNR", "SKIP_SNR", "RIDGE_K", "ENGINES"]
+           "as_picker", "RULE_STEPS", "MODEL_SNR", "SKIP_SNR", "RIDGE_K", "ENGINES",
+           "DEFAULT_ENGINE"]
 
 #: A tile is run only if some point exceeds max(threshold, SKIP_SNR x noise).
 SKIP_SNR = 5.0
@@ -43,8 +44,10 @@ RIDGE_K = 6.0
 #: Tiles reaching within this many points of a picked region are run (peaks near
 #: its edge are found with their whole shape in view).
 WITHIN_MARGIN = 16
-#: Engines that run the network.
-ENGINES = ("torch",)
+#: Engines that run the network: ONNX Runtime (default, no torch) or torch.
+ENGINES = ("onnx", "torch")
+#: Engine of :func:`load_model` and :func:`default_picker` when none is given.
+DEFAULT_ENGINE = "onnx"
 #: Score floor of :func:`detect_each` (all scored picks, for curves and calibration).
 CURVE_FLOOR = 0.05
 
@@ -207,6 +210,10 @@ class Picker:
         from .resample import resample as zoom
         tile = self.tile if tile is None else int(tile)
         overlap = self.overlap if overlap is None else int(overlap)
+        fixed = getattr(self.engine, "tile", None)
+        if fixed is not None and tile != fixed:
+            raise NmrpickError(f"`tile` {tile}: the {self.engine.name} engine runs {fixed}-point "
+                               "tiles; use engine='torch' (--engine torch) for other sizes")
         min_score = self.score_threshold if score_threshold is None else float(score_threshold)
         data = np.asarray(data, dtype=np.float32)
         factors = choose_factors(data, noise, resample, signed=nthres is not None)
@@ -292,19 +299,22 @@ def _thresholds(r, thr, ridge, shape):
     return {k: v[ok] for k, v in r.items()}
 
 
-def load_model(path=None, device="cpu", engine="torch"):
+def load_model(path=None, device="cpu", engine=DEFAULT_ENGINE):
     """Load the Mask R-CNN weights (shipped or a user's) as a :class:`Picker`.
 
     Parameters
     ----------
     path : str, optional
-        A user's own weights file (a ``state_dict``; its folder's
-        ``config.json`` is used when present). Default: the shipped weights,
+        A user's own weights: a ``.onnx`` graph (:func:`nmrpick_ml.onnx_export.export_onnx`)
+        or a torch ``state_dict`` (run by the torch engine); the folder's
+        ``config.json`` is used when present. Default: the shipped weights,
         whose SHA-256 is checked against ``weights/_registry.py`` first.
     device : str
-        ``"cpu"``, ``"cuda"`` or ``"auto"`` (torch engine).
-    engine : {'torch'}
-        What runs the network.
+        ``"cpu"``, ``"cuda"`` or ``"auto"``: the torch engine's device (the
+        ONNX engine runs on the CPU).
+    engine : {'onnx', 'torch'}
+        What runs the network: ONNX Runtime (default; torch is not imported)
+        or torch. A torch ``state_dict`` path always runs on torch.
 
     Returns
     -------
@@ -315,20 +325,55 @@ def load_model(path=None, device="cpu", engine="torch"):
     ModelIntegrityError
         Missing, truncated or tampered weights, not a state_dict of this model,
         or an invalid ``config.json``.
+    NmrpickError
+        An unknown engine, or a device other than the CPU for the ONNX engine.
     """
+    import os
     if engine not in ENGINES:
         raise NmrpickError(f"`engine` must be one of {', '.join(map(repr, ENGINES))}; got {engine!r}")
+    is_onnx = path is None or os.fspath(path).lower().endswith(".onnx")
+    if engine == "onnx" and is_onnx:
+        if str(device) not in ("cpu", "auto"):
+            raise NmrpickError(f"device {device!r} needs engine='torch' (--engine torch): the ONNX "
+                               "engine runs on the CPU")
+        return _load_onnx(path)
+    if path is not None and is_onnx:
+        raise NmrpickError(f"{os.fspath(path)}: an ONNX graph runs on engine='onnx' (--engine onnx)")
     from .engines import TorchEngine
     from .model import load_network
     network, cfg, sha = load_network(path, device)
     return Picker(TorchEngine(network), cfg, sha)
 
 
+def _load_onnx(path):
+    import os
+    from .engines import OnnxEngine
+    from .shipped import check_shipped, model_config, sha256_file, weights_path
+    if path is None:
+        p = os.fspath(weights_path("maskrcnn.onnx"))
+        sha = check_shipped(p, "maskrcnn.onnx")
+        cfg = model_config(None)
+    else:
+        p = os.fspath(path)
+        if not os.path.isfile(p):
+            raise ModelIntegrityError(f"weights file {p} not found")
+        sha = sha256_file(p)
+        cfg = model_config(p)
+    try:
+        engine = OnnxEngine(p)
+    except Exception as exc:     # not an ONNX file, truncated
+        raise ModelIntegrityError(f"weights {p} cannot be loaded ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:120]})") from None
+    if engine.tile is not None:
+        cfg = dict(cfg, tile=engine.tile)
+    return Picker(engine, cfg, sha)
+
+
 _DEFAULT = {}
 _LOCK = threading.Lock()
 
 
-def default_picker(device="cpu", engine="torch"):
+def default_picker(device="cpu", engine=DEFAULT_ENGINE):
     """The shipped :class:`Picker`, loaded once per (device, engine) and shared."""
     key = (str(device), engine)
     with _LOCK:
@@ -337,7 +382,7 @@ def default_picker(device="cpu", engine="torch"):
         return _DEFAULT[key]
 
 
-def as_picker(model=None, device="cpu", engine="torch"):
+def as_picker(model=None, device="cpu", engine=DEFAULT_ENGINE):
     """A :class:`Picker` from ``model``: a Picker, a weights path, or None (the shipped one)."""
     if isinstance(model, Picker):
         return model

@@ -27,8 +27,8 @@ METHODS = ("nmrglue", "maskrcnn")
 
 def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="maskrcnn",
          score_threshold=None, region=None, exclude=None, tile=None, overlap=None, batch_size=8,
-         device="cpu", model=None, table=True, as_frame=False, progress=None, fit=False,
-         lineshape="pseudo-voigt"):
+         device="cpu", model=None, engine=None, table=True, as_frame=False, progress=None,
+         fit=False, lineshape="pseudo-voigt"):
     """Pick the peaks of a 2D spectrum.
 
     A drop-in for ``nmrglue.analysis.peakpick.pick`` on the ``dic, data, uc``
@@ -79,6 +79,9 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         model's config: 128 and 24; tiles per batch; torch device; a
         :class:`~nmrpick_ml.picker.Picker` from :func:`nmrpick_ml.load_model`
         or a weights path); unused by 'nmrglue'.
+    engine : {'onnx', 'torch'}, optional
+        What runs the network: ONNX Runtime (default, no torch) or torch
+        (the reference; needed for ``device`` other than the CPU).
     progress : callable, optional
         ``progress(done, total)`` called as tiles are processed ('maskrcnn').
     table : bool, optional
@@ -171,8 +174,8 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
                                         data.shape)
     peaks = find_peaks(data, pthres=pthres, nthres=nthres, snr=snr, method=method,
                        score_threshold=score_threshold, tile=tile, overlap=overlap,
-                       batch_size=batch_size, device=device, model=model, progress=progress,
-                       region=box, exclude=excluded, _stacklevel=3)
+                       batch_size=batch_size, device=device, model=model, engine=engine,
+                       progress=progress, region=box, exclude=excluded, _stacklevel=3)
     if fit:
         from .fit import fit_table
         return fit_table(peaks, data, uc, shape=lineshape, as_frame=as_frame)
@@ -181,7 +184,7 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
 
 def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="maskrcnn",
                score_threshold=None, tile=None, overlap=None, batch_size=8, device="cpu",
-               model=None, progress=None, region=None, exclude=(), _stacklevel=2):
+               model=None, engine=None, progress=None, region=None, exclude=(), _stacklevel=2):
     """Pick the peaks of a 2D spectrum in points: the core of :func:`pick`.
 
     validate -> noise (estimated once, unless given) -> the network
@@ -195,7 +198,7 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
         The spectrum's robust noise (data units) when the caller has it
         already; estimated here otherwise (when a threshold or the network
         needs it).
-    pthres, nthres, snr, method, score_threshold, tile, overlap, batch_size, device, model, progress
+    pthres, nthres, snr, method, score_threshold, tile, overlap, batch_size, device, model, engine, progress
         As for :func:`pick`.
     region : ((y0, y1), (x0, x1)), optional
         Keep only peaks whose centre lies inside these point ranges
@@ -238,8 +241,8 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
             peaks = peaks.select(peaks.score >= score_threshold).replace(
                 score_threshold=score_threshold)
         return _in_region(peaks, region, exclude)
-    from .picker import as_picker
-    picker = as_picker(model, device)
+    from .picker import DEFAULT_ENGINE, as_picker
+    picker = as_picker(model, device, engine or DEFAULT_ENGINE)
     peaks = picker.detect(data, noise, pthres, nthres, score_threshold=score_threshold, tile=tile,
                           overlap=overlap, batch_size=batch_size, progress=progress,
                           within=region)

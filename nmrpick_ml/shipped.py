@@ -14,7 +14,7 @@ from importlib import resources
 
 from ._errors import ModelIntegrityError
 
-__all__ = ["weights_path", "model_config", "sha256_file", "check_shipped"]
+__all__ = ["weights_path", "model_config", "sha256_file", "check_shipped", "write_registry"]
 
 
 def weights_path(name="maskrcnn.pt"):
@@ -70,3 +70,28 @@ def check_shipped(path, name):
             f"weights {p}: sha256 mismatch (expected {str(expected)[:12]}..., got {got[:12]}...); "
             "the file is truncated or was changed: reinstall nmrpick-ml")
     return got
+
+
+def write_registry(dest_dir, hashes):
+    """Merge ``hashes`` ({file name: SHA-256}) into ``dest_dir/_registry.py`` (atomically).
+
+    Entries not named in ``hashes`` are kept.
+    """
+    import ast
+    from .files import atomic_write_text
+    path = os.path.join(os.fspath(dest_dir), "_registry.py")
+    old = {}
+    if os.path.isfile(path):
+        with open(path) as fh:
+            tree = ast.parse(fh.read())
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SHA256":
+                old = ast.literal_eval(node.value)
+    old.update(hashes)
+    body = ", ".join(f'"{k}": "{v}"' for k, v in sorted(old.items()))
+    text = ('"""SHA-256 of the shipped weights, checked by ``load_model`` before loading.\n\n'
+            'Updated by ``nmrpick_ml.train.export_weights`` and '
+            '``nmrpick_ml.onnx_export.ship_onnx``; do not edit by hand.\n"""\n\n'
+            f"SHA256 = {{{body}}}\n")
+    atomic_write_text(path, text)
+    return path

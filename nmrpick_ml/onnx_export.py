@@ -1,0 +1,108 @@
+"""Export the Mask R-CNN to ONNX: the graph that :class:`~nmrpick_ml.engines.OnnxEngine` runs.
+
+One tile per call: input ``tiles`` (1, 3, T, T) float32 (normalised, T the
+config's tile) and ``floor`` (a float32 scalar, the raw score floor); outputs
+``boxes`` (m, 4) as ``(x0, y0, x1, y1)`` in tile points, ``scores`` (m,) and
+``masks`` (m, 28, 28) mask probabilities of the detections above the floor.
+The graph is torchvision's network step by step, as
+:class:`~nmrpick_ml.engines.TorchEngine` runs it (the same post-processing,
+with the floor as an input), so it is generic over the architecture in the
+config (any ``arch`` that :func:`nmrpick_ml.model.build_model` builds).
+
+Needs torch (export time only); ONNX Runtime needs nothing of it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+__all__ = ["export_onnx", "ship_onnx", "OPSET"]
+
+#: ONNX opset of the export (measured to reproduce torch's detections).
+OPSET = 17
+
+
+class _TileGraph(torch.nn.Module):
+    """One tile through the network with the score floor as an input."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x, floor):
+        from torchvision.models.detection.image_list import ImageList
+        from torchvision.models.detection.roi_heads import maskrcnn_inference
+        from .engines import postprocess_detections
+        net = self.network
+        sizes = [(int(x.shape[-2]), int(x.shape[-1]))]
+        images = ImageList(x, sizes)
+        feats = net.backbone(x)
+        proposals, _ = net.rpn(images, feats)
+        rh = net.roi_heads
+        logits, reg = rh.box_predictor(rh.box_head(rh.box_roi_pool(feats, proposals, sizes)))
+        boxes, scores, labels = postprocess_detections(rh, logits, reg, proposals, sizes, floor)
+        masks = maskrcnn_inference(rh.mask_predictor(rh.mask_head(rh.mask_roi_pool(feats, boxes, sizes))),
+                                   labels)
+        return boxes[0], scores[0], masks[0][:, 0]
+
+
+def export_onnx(network, path, tile=128):
+    """Write ``network`` (a torchvision Mask R-CNN in eval mode) as ONNX.
+
+    Parameters
+    ----------
+    network : torchvision.models.detection.MaskRCNN
+    path : str
+        The ``.onnx`` file, written atomically (a temporary file, then renamed).
+    tile : int
+        Tile size the graph takes (the config's ``tile``; a multiple of 32).
+
+    Returns
+    -------
+    str
+        SHA-256 of the written file (for ``weights/_registry.py``).
+    """
+    from .files import atomic_write
+    from .shipped import sha256_file
+    if tile % 32:
+        raise ValueError(f"tile must be a multiple of 32 for the ONNX graph; got {tile}")
+    network = network.eval()
+    graph = _TileGraph(network).eval()
+    x = torch.zeros((1, 3, tile, tile), dtype=torch.float32)
+    x[0, :, tile // 2 - 2:tile // 2 + 2, tile // 2 - 2:tile // 2 + 2] = 3.0   # a detection to trace
+    floor = torch.tensor(0.05, dtype=torch.float32)
+    digest = []
+
+    def write(tmp):
+        with torch.no_grad():
+            torch.onnx.export(graph, (x, floor), tmp, opset_version=OPSET, dynamo=False,
+                              input_names=["tiles", "floor"],
+                              output_names=["boxes", "scores", "masks"],
+                              dynamic_axes={"boxes": {0: "m"}, "scores": {0: "m"},
+                                            "masks": {0: "m"}})
+        digest.append(sha256_file(tmp))
+    atomic_write(os.fspath(path), write)
+    return digest[0]
+
+
+def ship_onnx(dest_dir=None):
+    """Export the shipped torch weights as ``weights/maskrcnn.onnx`` and record its
+    SHA-256 in ``weights/_registry.py`` (beside the other entries).
+
+    The export that ships a model (``train.export_weights``) calls
+    :func:`export_onnx` the same way; this is for weights already shipped.
+
+    Returns
+    -------
+    str
+        SHA-256 of the ONNX file.
+    """
+    from .model import load_network
+    from .shipped import write_registry
+    dest_dir = dest_dir or os.path.join(os.path.dirname(__file__), "weights")
+    network, cfg, _ = load_network()
+    sha = export_onnx(network, os.path.join(dest_dir, "maskrcnn.onnx"), int(cfg.get("tile", 128)))
+    write_registry(dest_dir, {"maskrcnn.onnx": sha})
+    return sha

@@ -1,0 +1,88 @@
+"""The two engines (ONNX Runtime, torch) give the same picks; the ONNX path never imports torch."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import TRUTH, gaussian_spectrum, write_pipe
+
+import nmrpick_ml
+from nmrpick_ml import synth
+from nmrpick_ml._noise import estimate_noise
+from nmrpick_ml.normalise import noise_scale, normalise
+
+ONNX = os.path.join(os.path.dirname(nmrpick_ml.__file__), "weights", "maskrcnn.onnx")
+pytestmark = pytest.mark.skipif(not os.path.exists(ONNX), reason="no shipped ONNX graph")
+
+
+@pytest.fixture(scope="module")
+def engines():
+    return nmrpick_ml.default_picker(engine="onnx"), nmrpick_ml.default_picker(engine="torch")
+
+
+def test_same_detections_on_the_same_tiles(engines):
+    onnx, torch_ = engines
+    assert (onnx.engine.name, torch_.engine.name) == ("onnx", "torch")
+    assert onnx.config == torch_.config and onnx.weights_sha256 != torch_.weights_sha256
+    tiles = [synth.make_spectrum((128, 128), synth.REALISTIC, seed=[4242, i]) for i in range(8)]
+    x = [normalise(t.data, noise_scale(t.data, estimate_noise(t.data))) for t in tiles]
+    n = 0
+    for floor in (0.05, 0.4):
+        for a, b in zip(onnx.engine.run(x, floor), torch_.engine.run(x, floor)):
+            assert len(a["scores"]) == len(b["scores"])
+            n += len(a["scores"])
+            np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-3)
+            np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-4)
+            np.testing.assert_array_equal(np.isnan(a["extents"]), np.isnan(b["extents"]))
+    assert n > 50
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_same_picks_on_whole_spectra(engines, negative):
+    onnx, torch_ = engines
+    sim = synth.simulate(shape=(256, 512), n_peaks=60, seed=11, negative=negative)
+    noise = estimate_noise(sim.data)
+    a = onnx.detect(sim.data, noise, 3 * noise, -3 * noise if negative else None)
+    b = torch_.detect(sim.data, noise, 3 * noise, -3 * noise if negative else None)
+    assert len(a) == len(b) > 20 and a.n_tiles == b.n_tiles
+    np.testing.assert_allclose(a.centre, b.centre, atol=1e-3)
+    np.testing.assert_allclose(a.fwhh, b.fwhh, atol=1e-3)
+    np.testing.assert_allclose(a.score, b.score, atol=1e-4)
+    np.testing.assert_array_equal(a.cluster, b.cluster)
+
+
+def test_onnx_graph_is_small_and_hash_checked(tmp_path, monkeypatch):
+    assert os.path.getsize(ONNX) < 20e6
+    from nmrpick_ml import picker, shipped
+    from nmrpick_ml.weights import _registry
+    assert _registry.SHA256["maskrcnn.onnx"] == shipped.sha256_file(ONNX)
+    bad = tmp_path / "maskrcnn.onnx"
+    bad.write_bytes(open(ONNX, "rb").read()[:1000])
+    monkeypatch.setattr(shipped, "weights_path", lambda name="maskrcnn.pt": tmp_path / name)
+    with pytest.raises(nmrpick_ml.ModelIntegrityError, match="sha256 mismatch"):
+        picker.load_model(engine="onnx")
+
+
+_PROBE = """
+import sys
+from nmrpick_ml.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print("TORCH" if "torch" in sys.modules else "NO-TORCH", code)
+"""
+
+
+@pytest.mark.parametrize("engine", [None, "torch"])
+def test_pick_imports_torch_only_with_engine_torch(tmp_path, engine):
+    path = write_pipe(tmp_path / "s.ft2", gaussian_spectrum((128, 256), TRUTH, seed=2))
+    args = [str(path), "-o", str(tmp_path / "p.tab")] + (["--engine", engine] if engine else [])
+    p = subprocess.run([sys.executable, "-c", _PROBE] + args, capture_output=True, text=True,
+                       timeout=300)
+    last = p.stdout.strip().splitlines()[-1]
+    assert last == ("TORCH 0" if engine == "torch" else "NO-TORCH 0"), (p.stdout, p.stderr)
+    assert " peaks, " in p.stderr and (tmp_path / "p.tab").exists()
