@@ -182,7 +182,8 @@ def bench_model(model=None, n=1000, seed=BENCH_SEED, command="nmrpick-ml bench -
     p = paper_protocol(model, n=n, seed=seed, score_threshold=thr)
     r = realistic_tiles(model, n=n, seed=seed, score_threshold=thr)
     speed = tile_speed(model)
-    n_par = sum(q.numel() for q in model.engine.network.parameters())
+    from .model import build_model
+    n_par = sum(q.numel() for q in build_model(model.arch).parameters())
     wpath = os.fspath(weights_path())
     size_mb = os.path.getsize(wpath) / 1e6 if os.path.exists(wpath) else float("nan")
     ft = metrics.format_table
