@@ -207,6 +207,8 @@ class OnnxEngine:
     """
 
     name = "onnx"
+    #: Tile sizes the graph takes: multiples of this (torch pads other sizes).
+    size_multiple = 32
 
     def __init__(self, path, threads=None):
         import onnxruntime as ort
@@ -216,8 +218,6 @@ class OnnxEngine:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), sess_options=opts,
                                             providers=["CPUExecutionProvider"])
-        shape = self.session.get_inputs()[0].shape
-        self.tile = int(shape[-1]) if isinstance(shape[-1], int) else None
 
     def run(self, tiles, floor, batch_size=8):
         """Detections above the raw score ``floor`` on each tile (see module docstring)."""

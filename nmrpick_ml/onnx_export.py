@@ -1,7 +1,7 @@
 """Export the Mask R-CNN to ONNX: the graph that :class:`~nmrpick_ml.engines.OnnxEngine` runs.
 
-One tile per call: input ``tiles`` (1, 3, T, T) float32 (normalised, T the
-config's tile) and ``floor`` (a float32 scalar, the raw score floor); outputs
+One tile per call: input ``tiles`` (1, 3, H, W) float32 (normalised; H, W
+any multiple of 32, the config's tile by default) and ``floor`` (a float32 scalar, the raw score floor); outputs
 ``boxes`` (m, 4) as ``(x0, y0, x1, y1)`` in tile points, ``scores`` (m,) and
 ``masks`` (m, 28, 28) mask probabilities of the detections above the floor.
 The graph is torchvision's network step by step, as
@@ -36,7 +36,7 @@ class _TileGraph(torch.nn.Module):
         from torchvision.models.detection.roi_heads import maskrcnn_inference
         from .engines import postprocess_detections
         net = self.network
-        sizes = [(int(x.shape[-2]), int(x.shape[-1]))]
+        sizes = [(x.shape[-2], x.shape[-1])]      # traced: the graph takes any tile size
         images = ImageList(x, sizes)
         feats = net.backbone(x)
         proposals, _ = net.rpn(images, feats)
@@ -57,7 +57,8 @@ def export_onnx(network, path, tile=128):
     path : str
         The ``.onnx`` file, written atomically (a temporary file, then renamed).
     tile : int
-        Tile size the graph takes (the config's ``tile``; a multiple of 32).
+        Tile size of the example input (a multiple of 32); the graph takes any
+        multiple of 32.
 
     Returns
     -------
@@ -80,7 +81,8 @@ def export_onnx(network, path, tile=128):
             torch.onnx.export(graph, (x, floor), tmp, opset_version=OPSET, dynamo=False,
                               input_names=["tiles", "floor"],
                               output_names=["boxes", "scores", "masks"],
-                              dynamic_axes={"boxes": {0: "m"}, "scores": {0: "m"},
+                              dynamic_axes={"tiles": {2: "height", 3: "width"},
+                                            "boxes": {0: "m"}, "scores": {0: "m"},
                                             "masks": {0: "m"}})
         digest.append(sha256_file(tmp))
     atomic_write(os.fspath(path), write)

@@ -210,10 +210,11 @@ class Picker:
         from .resample import resample as zoom
         tile = self.tile if tile is None else int(tile)
         overlap = self.overlap if overlap is None else int(overlap)
-        fixed = getattr(self.engine, "tile", None)
-        if fixed is not None and tile != fixed:
-            raise NmrpickError(f"`tile` {tile}: the {self.engine.name} engine runs {fixed}-point "
-                               "tiles; use engine='torch' (--engine torch) for other sizes")
+        multiple = getattr(self.engine, "size_multiple", 1)
+        if tile % multiple:
+            raise NmrpickError(f"`tile` {tile}: the {self.engine.name} engine runs tiles of a "
+                               f"multiple of {multiple} points; use engine='torch' (--engine "
+                               "torch) for other sizes")
         min_score = self.score_threshold if score_threshold is None else float(score_threshold)
         data = np.asarray(data, dtype=np.float32)
         factors = choose_factors(data, noise, resample, signed=nthres is not None)
@@ -364,8 +365,6 @@ def _load_onnx(path):
     except Exception as exc:     # not an ONNX file, truncated
         raise ModelIntegrityError(f"weights {p} cannot be loaded ({type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0][:120]})") from None
-    if engine.tile is not None:
-        cfg = dict(cfg, tile=engine.tile)
     return Picker(engine, cfg, sha)
 
 
