@@ -589,87 +589,127 @@ def bench_real(weights=None, root=None, command="nmrpick-ml bench --real", outdi
     return write_report("real", "\n".join(txt) + "\n", outdir)
 
 
-#: Speed set: (shape, peaks); the same peaks spread over growing empty area,
-#: and growing peak counts on the same area.
-SPEED_SET = (
-    ((512, 1024), 100), ((1024, 2048), 100), ((2048, 4096), 100),
-    ((1024, 2048), 250), ((1024, 2048), 500),
+#: Whole-process speed set: (name, shape, peaks, seed); plus the real 66x45 15N HSQC.
+SPEED_FILES = (
+    ("1024x2048, 500 peaks", (1024, 2048), 500, 305),
+    ("512x1024, 180 peaks", (512, 1024), 180, 302),
+    ("4096x4096, 500 peaks", (4096, 4096), 500, 399),
 )
-
-_MEM_SCRIPT = """
-import resource, sys, time
-import torch
-torch.set_num_threads(int(sys.argv[3]))
-from nmrpick_ml.io import read_spectrum
-from nmrpick_ml import pick
-spec = read_spectrum(sys.argv[1])
-w = None if sys.argv[2] == '-' else sys.argv[2]
-t0 = time.perf_counter()
-p = pick(spec.dic, spec.data, spec.uc, method='maskrcnn', model=w)
-dt = time.perf_counter() - t0
-print(len(p), dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-"""
+#: The real small spectrum of the speed table (``../shared/realdata``).
+SPEED_REAL = ("66x45 real 15N HSQC", "fitnmr_t1_miniprotein_15N_hsqc", "1.ft2")
+#: The three pickers timed side by side: (label, extra command-line options).
+SPEED_PICKERS = (("ours, onnx", ["--engine", "onnx"]), ("ours, torch", ["--engine", "torch"]),
+                 ("--method nmrglue", ["--method", "nmrglue"]))
 
 
-def _simulate_sparse(shape, n, seed):
-    """Peaks confined to a 512x1024 corner region, the rest of the spectrum empty."""
-    import dataclasses as dc
-    s = synth.simulate(shape=(min(shape[0], 512), min(shape[1], 1024)), n_peaks=n, seed=seed)
-    if tuple(shape) == s.data.shape:
-        return s
-    rng = np.random.default_rng(seed + 1)
-    big = (rng.normal(0, s.noise, shape)).astype(np.float32)
-    big[: s.data.shape[0], : s.data.shape[1]] = s.data
-    out = dc.replace(s, data=big)
-    out.meta = {"udic": synth._udic(shape)}
-    return out
+def run_process(args, timeout=1800):
+    """Run ``args`` as a fresh process: (wall seconds, peak RSS in MB, return code)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args))} failed: {proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode
 
 
-def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", outdir=None):
-    """Time over sizes and fill factors (ours end to end and nmrglue, same run) and
-    the peak memory of a 4096x4096 spectrum (a fresh process)."""
-    import subprocess
-    import sys
+def stage_times(picker, data, repeat=1):
+    """Seconds per tile of each step of :meth:`Picker.detect` on ``data``
+    (default thresholds): resample + ridge noise + normalise, cutting tiles,
+    the network, stitch + calibrate + refine + thresholds."""
+    from ._noise import column_noise, ridge_noise
+    from ._refine import refine
+    from .calibration import calibrate, network_floor
+    from .normalise import noise_scale, normalise
+    from .picker import MODEL_SNR, SKIP_SNR
+    from .resample import choose_factors, resample
+    from .tiling import cut_tiles, stitch
+    noise = estimate_noise(data)
+    t = {}
+    t0 = time.perf_counter()
+    d = np.asarray(data, np.float32)
+    work = resample(d, choose_factors(d, noise))
+    ridge_noise(column_noise(work, noise))
+    x = normalise(work, noise_scale(d, noise))
+    t["resample, ridge noise, normalise"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    coarse = work >= max(MODEL_SNR * noise, SKIP_SNR * noise)
+    tiles, origins, cores = cut_tiles(x, picker.tile, picker.overlap, stack=False,
+                                      keep=lambda y0, x0: bool(coarse[y0:y0 + picker.tile,
+                                                                      x0:x0 + picker.tile].any()))
+    t["tiles (cut, skip empty)"] = time.perf_counter() - t0
+    floor = network_floor(picker.score_threshold, picker.calibration)
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        dets = picker.engine.run(tiles, floor)
+    t["network (incl. mask extents)"] = (time.perf_counter() - t0) / repeat
+    t0 = time.perf_counter()
+    st = stitch(dets, origins, cores)
+    st["scores"] = calibrate(st["scores"], picker.calibration)
+    keep = st["scores"] >= picker.score_threshold
+    refine(work, st["boxes"][keep], st["scores"][keep], st["extents"][keep])
+    t["stitch, calibrate, refine"] = time.perf_counter() - t0
+    n = max(len(tiles), 1)
+    return {k: v / n for k, v in t.items()}, len(tiles)
+
+
+def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", outdir=None,
+                repeat=3, big=True):
+    """Whole-process time and peak memory, side by side in one run: ours (ONNX and
+    torch engines) against our ``--method nmrglue``, median of ``repeat`` runs each,
+    on :data:`SPEED_FILES` and the real 66x45 spectrum; ``nmrpick-ml --help``; and
+    per-tile time by stage."""
+    import statistics
     import tempfile
-    from .io import read_spectrum, write_table
-    from .picker import as_picker
-    import torch
+    from .picker import load_model
     folder = folder or tempfile.mkdtemp(prefix="nmrpick_speed_")
-    weights_path = weights
-    weights = as_picker(weights)
-    rows = []
-    for i, (shape, n) in enumerate(SPEED_SET):
-        sim = _simulate_sparse(shape, n, 300 + i)
-        path = os.path.join(folder, f"speed_{i}.ft2")
+    files = []
+    for name, shape, n, seed in SPEED_FILES:
+        if shape[0] >= 4096 and not big:
+            continue
+        sim = synth.simulate(shape=shape, n_peaks=n, seed=seed, crowded=shape[0] < 4096)
+        path = os.path.join(folder, f"speed_{shape[0]}x{shape[1]}.ft2")
         synth.write_spectrum(path, sim, truth=False)
-        t0 = time.perf_counter()
-        spec = read_spectrum(path)
-        peaks, found = _pick_model(spec, weights, False)
-        write_table(os.path.join(folder, f"speed_{i}.tab"), peaks, spec)
-        t_ours = time.perf_counter() - t0
-        noise = estimate_noise(spec.data)
-        _, t_ng = _nmrglue_pick(spec.data, noise, 8, False)
-        occupied = 512 * 1024 / (shape[0] * shape[1])
-        rows.append(("x".join(map(str, shape)), n, f"{occupied:.0%}", found.n_tiles, len(peaks),
-                     t_ours, t_ng, t_ours / t_ng))
-    # peak memory: 4096 x 4096, 500 peaks over the whole area
-    sim = synth.simulate(shape=(4096, 4096), n_peaks=500, seed=399, crowded=False)
-    big = os.path.join(folder, "mem_4096.ft2")
-    synth.write_spectrum(big, sim, truth=False)
-    del sim
-    p = subprocess.run([sys.executable, "-c", _MEM_SCRIPT, big, weights_path or "-",
-                        str(torch.get_num_threads())], capture_output=True, text=True, timeout=1800)
-    if p.returncode != 0:
-        raise RuntimeError(p.stderr[-2000:])
-    n_big, t_big, rss = p.stdout.split()
-    txt = [f"# Speed and memory\n\n{_header(command, '300-399')}",
-           "Ours: read + pick (Mask R-CNN, default settings) + write, end to end; nmrglue: "
-           "`peakpick.pick` ('connected', est_params) at 8 x noise, the pick alone; same files, same "
-           "run. 'occupied' is the share of the spectrum that holds peaks (the rest is noise only): "
-           "tiles with nothing above the threshold are skipped, so time follows the occupied area.\n",
-           metrics.format_table(rows, ["shape", "peaks", "occupied", "tiles run", "our picks",
-                                       "ours (s)", "nmrglue (s)", "ours / nmrglue"]),
-           f"\n## Peak memory\n\n4096x4096 spectrum, 500 peaks over the whole area, picked in a fresh "
-           f"process (`pick`, default settings): {int(n_big)} picks in {float(t_big):.1f} s, peak "
-           f"resident memory {float(rss):.0f} MB (ru_maxrss, includes Python, torch and the model).\n"]
+        files.append((name, path))
+        del sim
+    root = realdata_root()
+    if root is not None:
+        files.append((SPEED_REAL[0], os.path.join(root, SPEED_REAL[1], SPEED_REAL[2])))
+    cli = [sys.executable, "-m", "nmrpick_ml.cli"]
+    model = ["--model", os.fspath(weights)] if weights else []
+    rows = []
+    for name, path in files:
+        res = {}
+        for label, opts in SPEED_PICKERS:
+            out = os.path.join(folder, "out.tab")
+            extra = model if label.startswith("ours") else []
+            runs = [run_process(cli + [path, "-o", out, "-q"] + opts + extra) for _ in range(repeat)]
+            res[label] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
+        ng = res["--method nmrglue"][0]
+        rows.append((name,) + tuple(v for label, _ in SPEED_PICKERS for v in res[label])
+                    + (res["ours, onnx"][0] / ng, res["ours, torch"][0] / ng))
+    helps = [run_process(cli + ["--help"])[0] for _ in range(repeat)]
+    # per tile, by stage, on the 1024x2048 spectrum
+    from .io import read_spectrum
+    data = read_spectrum(files[0][1]).data
+    stage_rows, n_tiles = [], None
+    for eng in ("onnx", "torch"):
+        st, n_tiles = stage_times(load_model(weights, engine=eng), data)
+        stage_rows += [(eng, k, 1000 * v) for k, v in st.items()]
+    cols = ["spectrum"] + [f"{label} {what}" for label, _ in SPEED_PICKERS
+                           for what in ("(s)", "(MB)")] + ["onnx / nmrglue", "torch / nmrglue"]
+    txt = [f"# Speed and memory\n\n{_header(command, 'see SPEED_FILES')}",
+           f"Whole process (`python -m nmrpick_ml.cli SPECTRUM -o OUT -q`: start, read, pick, write), "
+           f"median of {repeat} runs of each, side by side in one run; peak resident memory "
+           "(ru_maxrss of the process, MB; the largest of the runs). Ours with default settings "
+           "(`--engine onnx`, the default, and `--engine torch`) against our `--method nmrglue`. "
+           "Synthetic spectra from `simulate` (`nmrpick_ml.bench.SPEED_FILES`; 4096x4096 with its "
+           "peaks spread out), and the real 66x45 15N HSQC of ../shared/realdata. The machine's "
+           "other core was busy training during the run.\n",
+           metrics.format_table(rows, cols),
+           f"\n`nmrpick-ml --help`: median {statistics.median(helps):.3f} s (of {repeat}).\n",
+           f"\n## Per tile, by stage ({files[0][0]}, {n_tiles} tiles run, in-process)\n",
+           metrics.format_table(stage_rows, ["engine", "stage", "ms per tile"])]
     return write_report("speed", "\n".join(txt) + "\n", outdir)

@@ -748,7 +748,7 @@ def train_command(export, save_resume, calibration_tiles, **kw):
               type=click.Path(exists=True, file_okay=False, dir_okay=True),
               help="--real: folder of real spectra, one sub-folder each with its manifest.json "
                    "[default: ../shared/realdata beside the repository].")
-@click.option("--speed", is_flag=True, help="Timing over sizes and fill factors, memory.")
+@click.option("--speed", is_flag=True, help="Whole-process time and memory, both engines beside nmrglue; per-tile stages.")
 @click.option("--synth", is_flag=True, help="Speed of making synthetic tiles.")
 @click.option("--realism", is_flag=True,
               help="Real spectra's figures against the processed and realistic recipes.")
