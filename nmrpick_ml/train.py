@@ -404,7 +404,8 @@ def train(**kwargs):
 
 
 def export_weights(checkpoint, dest_dir=None, extra_config=None):
-    """Ship a trained model: write ``maskrcnn.pt``, ``config.json`` and the registry hash.
+    """Ship a trained model: write ``maskrcnn.pt``, ``maskrcnn.onnx``, ``config.json`` and
+    their hashes in ``_registry.py``, together or not at all.
 
     Parameters
     ----------
@@ -432,13 +433,13 @@ def export_weights(checkpoint, dest_dir=None, extra_config=None):
         cfg["steps"] = int(ck["step"])
         cfg["train_args"] = json.loads(ck.get("args", "{}"))
     cfg.update(extra_config or {})
-    with transaction():                    # weights, config and registry together, or none
+    from .onnx_export import export_onnx
+    from .shipped import write_registry
+    with transaction():      # torch weights, ONNX graph, config and registry together, or none
         sha = save_weights(model, os.path.join(dest_dir, "maskrcnn.pt"))
-        registry = ('"""SHA-256 of the shipped weights, checked by ``load_model`` before loading.\n\n'
-                    'Updated by ``nmrpick_ml.train.export_weights``; do not edit by hand.\n"""\n\n'
-                    f'SHA256 = {{"maskrcnn.pt": "{sha}"}}\n')
+        sha_onnx = export_onnx(model.eval(), os.path.join(dest_dir, "maskrcnn.onnx"), int(arch["tile"]))
         atomic_write_text(os.path.join(dest_dir, "config.json"), json.dumps(cfg, indent=2))
-        atomic_write_text(os.path.join(dest_dir, "_registry.py"), registry)
+        write_registry(dest_dir, {"maskrcnn.pt": sha, "maskrcnn.onnx": sha_onnx})
     return sha
 
 
