@@ -106,3 +106,31 @@ def test_ddp_two_processes_on_cpu_end_with_identical_weights(tmp_path):
     replicas = json.load(open(out / "replicas.json"))
     assert len(replicas) == 2 and replicas[0] == replicas[1]
     assert "identical weights: True" in p.stdout
+
+
+def test_export_ships_torch_and_onnx_weights_that_agree(tmp_path):
+    # a v2 checkpoint exported as the package would ship it: both files, their
+    # hashes in the registry, and the same picks from either engine
+    import ast
+
+    from nmrpick_ml import synth
+    from nmrpick_ml._noise import estimate_noise
+    from nmrpick_ml.picker import load_model
+    from nmrpick_ml.shipped import sha256_file
+    T.train(**_args(tmp_path / "run", steps=2, batch_size=1))
+    dest = tmp_path / "weights"
+    dest.mkdir()
+    T.export_weights(str(tmp_path / "run" / "checkpoint.pt"), dest_dir=str(dest))
+    reg = ast.literal_eval(open(dest / "_registry.py").read().split("SHA256 = ", 1)[1])
+    assert reg == {"maskrcnn.pt": sha256_file(dest / "maskrcnn.pt"),
+                   "maskrcnn.onnx": sha256_file(dest / "maskrcnn.onnx")}
+    cfg = json.load(open(dest / "config.json"))
+    assert cfg["arch"]["stem_level"] is True and cfg["steps"] == 2
+    t = synth.make_spectrum((128, 128), synth.PROCESSED, seed=[3, 1])
+    noise = estimate_noise(t.data)
+    a = load_model(str(dest / "maskrcnn.pt"), engine="torch").detect(t.data, noise, 3 * noise,
+                                                                      score_threshold=0.05)
+    b = load_model(str(dest / "maskrcnn.onnx"), engine="onnx").detect(t.data, noise, 3 * noise,
+                                                                       score_threshold=0.05)
+    assert len(a.score) == len(b.score)
+    np.testing.assert_allclose(a.centre, b.centre, atol=1e-3)
