@@ -2,8 +2,15 @@
 
 The typical FWHH per axis is measured on the strongest isolated maxima; an
 axis whose typical FWHH falls outside [:data:`LW_LOW`, :data:`LW_HIGH`] is
-resampled (cubic spline) so that it becomes :data:`LW_TARGET` points. Peaks
-found on the resampled grid are mapped back to the original one.
+resampled so that it becomes :data:`LW_TARGET` points. Peaks found on the
+resampled grid are mapped back to the original one.
+
+The resampling must not make maxima that the data do not have (each would be
+a pick): :func:`resample` uses monotone piecewise cubics (:func:`monotone`),
+whose every local maximum is a point of the original grid. A cubic spline
+rings next to lines one or two points wide, and so does time-domain
+zero-filling (:func:`zero_fill`, NMRPipe's HT + ZF) on data that were not
+zero-filled when processed (arborinine: ``benchmarks/results/rules.md``).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import numpy as np
 from ._refine import half_width, subpoint
 
 __all__ = ["LW_LOW", "LW_HIGH", "LW_TARGET", "typical_fwhh", "resample_factors", "choose_factors",
-           "resample", "back_factors"]
+           "resample", "back_factors", "monotone", "zero_fill", "local_maxima"]
 
 #: Linewidths (points) the network was trained on; spectra whose typical FWHH
 #: falls outside [LW_LOW, LW_HIGH] are resampled to LW_TARGET on that axis.
@@ -86,14 +93,132 @@ def choose_factors(data, noise, resample="auto", signed=False):
 
 
 def resample(data, factors):
-    """``data`` zoomed by ``factors`` (cubic spline, float32); ``data`` itself when none."""
+    """``data`` zoomed by ``factors`` (:func:`monotone`, float32); ``data`` itself when none."""
     if np.all(np.asarray(factors) == 1.0):
         return data
-    from scipy.ndimage import zoom
-    return zoom(data, factors, order=3, mode="nearest", grid_mode=False).astype(np.float32)
+    return monotone(data, factors)
 
 
 def back_factors(shape, work_shape):
     """Per axis, the factor taking a point of the resampled grid back to the
     original one: point p there is (n-1)/(m-1) * p here."""
     return np.array([(n - 1) / (m - 1) if m != n else 1.0 for n, m in zip(shape, work_shape)])
+
+
+def monotone(data, factors):
+    """Resample with monotone piecewise cubics (PCHIP), one axis after the other.
+
+    Between two points the interpolant is monotone where the data are, and
+    its derivative is zero at each point that is a maximum or minimum along
+    that axis, so it adds no maximum along either axis: every local maximum of
+    the result is on a point of the original grid (the property that matters
+    for picking; a cubic spline overshoots next to lines a point or two wide
+    and makes new maxima, as does band-limited interpolation of data that were
+    not zero-filled).
+
+    Parameters
+    ----------
+    data : ndarray of shape (N1, N2)
+    factors : (float, float)
+        Zoom per axis; the new size is ``round(N * f)`` (as ``scipy.ndimage.zoom``).
+
+    Returns
+    -------
+    ndarray, float32
+        First and last points kept: point ``p`` is ``p * (N - 1) / (M - 1)`` of the original.
+
+    Examples
+    --------
+    >>> d = np.zeros((5, 7)); d[2, 3] = 10.0; d[2, 4] = 4.0
+    >>> z = monotone(d, (3, 3))
+    >>> z.shape, float(z.max()), float(z.min())
+    ((15, 21), 10.0, 0.0)
+    """
+    from scipy.interpolate import PchipInterpolator
+    out = np.asarray(data, np.float64)
+    for axis in range(2):
+        f = float(factors[axis])
+        n = out.shape[axis]
+        m = int(round(n * f))
+        if m == n or n < 2:
+            continue
+        x = np.arange(n, dtype=float)
+        xn = np.arange(m) * (n - 1) / max(m - 1, 1)
+        if f < 1.0:
+            from scipy.ndimage import uniform_filter1d
+            width = int(round(1.0 / f))
+            src = uniform_filter1d(out, width, axis=axis, mode="nearest") if width > 1 else out
+        else:
+            src = out
+        out = PchipInterpolator(x, src, axis=axis)(xn)
+    return out.astype(np.float32)
+
+
+def _zero_fill_axis(data, k, axis):
+    """Zero-fill one axis by the integer ``k`` (HT, inverse FT, ZF, FT)."""
+    d = np.moveaxis(np.asarray(data, np.float64), axis, -1)
+    n = d.shape[-1]
+    if k == 1 or n < 2:
+        return np.moveaxis(d, -1, axis)
+    t = np.arange(n) / (n - 1)
+    first, last = d[..., :1], d[..., -1:]
+    ramp = first + (last - first) * t
+    s = np.fft.ifft(d - ramp, axis=-1)
+    # causal FID: keep t >= 0, double it (the Hilbert transform's imaginary part)
+    h = n // 2
+    fid = np.zeros(d.shape[:-1] + (n * k,), np.complex128)
+    fid[..., 0] = s[..., 0]
+    fid[..., 1:h + (n % 2)] = 2.0 * s[..., 1:h + (n % 2)]
+    if n % 2 == 0:
+        fid[..., h] = s[..., h]   # the Nyquist term, shared by both halves
+    m = (n - 1) * k + 1
+    out = np.fft.fft(fid, axis=-1).real[..., :m]
+    tt = np.arange(m) / (m - 1)
+    out += first + (last - first) * tt
+    return np.moveaxis(out, -1, axis)
+
+
+def zero_fill(data, factors):
+    """Resample a 2D spectrum by time-domain zero-filling, as NMRPipe's HT and ZF do.
+
+    Per axis: the imaginary part is rebuilt by a Hilbert transform (the inverse
+    FT of the real spectrum made causal: negative times set to zero, positive
+    ones doubled), the FID zero-filled to ``k`` times, FT, real part. The
+    straight line joining an axis's first and last values is taken out before
+    and put back after (an extracted region is not periodic). Exact where the
+    spectrum was zero-filled at least twice when processed; it rings otherwise.
+
+    Parameters
+    ----------
+    data : ndarray of shape (N1, N2)
+    factors : (int, int)
+        Integer zero-fill factor per axis (1 = that axis unchanged).
+
+    Returns
+    -------
+    ndarray of shape ((N1 - 1) * k1 + 1, (N2 - 1) * k2 + 1), float32
+        Point ``(k1 * i, k2 * j)`` equals ``data[i, j]``.
+
+    Examples
+    --------
+    >>> x = np.arange(64.0)
+    >>> d = np.outer(np.exp(-(x - 20.3) ** 2 / 4), np.exp(-(x - 30.6) ** 2 / 3))
+    >>> z = zero_fill(d, (4, 2))
+    >>> z.shape, bool(np.allclose(z[::4, ::2], d, atol=1e-6))
+    ((253, 127), True)
+    """
+    out = np.asarray(data, np.float64)
+    for axis, k in enumerate(factors):
+        k = int(k)
+        if k < 1 or k != float(factors[axis]):
+            raise ValueError(f"zero_fill: factor {factors[axis]!r} on axis {axis} is not a positive integer")
+        out = _zero_fill_axis(out, k, axis)
+    return out.astype(np.float32)
+
+
+def local_maxima(data, level):
+    """Strict local maxima of a 2D array (3x3 neighbourhood) above ``level``: (k, 2) indices."""
+    from scipy.ndimage import maximum_filter
+    d = np.asarray(data, np.float64)
+    mx = maximum_filter(d, size=3, mode="nearest")
+    return np.argwhere((d == mx) & (d > level))

@@ -1,0 +1,524 @@
+"""Rules that turn detections into one pick per real peak, decided on the data.
+
+Pure functions of arrays: the spectrum (signed, on the grid the positions are
+given in) and the picks' ``centre`` (k, 2) points, ``fwhh`` (k, 2) points,
+signed ``height`` (k,) and ``score`` (k,). The picking core runs
+:func:`apply_rules` once, on both signs together, after refinement:
+
+1. :func:`merge_duplicates` -- two picks of one sign closer than one FWHH are
+   one peak unless the data show two: two maxima with a dip between them
+   deeper than the noise, or a shoulder (the weaker pick is concave on both
+   axes and stands above the mirror image of the stronger peak's profile).
+   The merged pick is the higher one and keeps the better score.
+2. :func:`reject_artefacts` -- a pick on the row or column of a much stronger
+   peak (its "parent", either sign) is where that peak's truncation
+   sidelobes, t1 ridge and decoupling sidebands fall. It must stand out of
+   the artefact level measured there: ``MIRROR_K`` x the data at the mirrored
+   offset on the other side of the parent (sidelobes and sidebands come in
+   symmetric pairs), and ``LINE_K`` x the robust sd of the data along that
+   row or column around it, the peaks on it left out (ridges and rows of
+   sidelobes). Negative
+   "peaks" that are sidelobes of positive ones go the same way.
+3. :func:`group_multiplets` -- maxima of the data on one row (all peaking at
+   the same indirect position) whose spacings along the direct axis are J
+   couplings (``J_RANGE`` Hz) and whose positions and intensities are
+   symmetric about a centre (d, t, q, dd, ...) are one multiplet: its picks
+   become one pick at the centre, with ``j_hz`` and ``n_lines``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["apply_rules", "merge_duplicates", "reject_artefacts", "group_multiplets",
+           "shows_two", "artefact_level", "MULTIPLET_MODES", "J_RANGE"]
+
+#: What ``multiplets=`` may be: one pick per multiplet, or each line.
+MULTIPLET_MODES = ("merge", "keep")
+#: J couplings (Hz) between the lines of one multiplet.
+J_RANGE = (2.0, 18.0)
+#: A parent is at least this many times higher than the pick it may have made.
+PARENT_RATIO = 4.0
+#: A pick must be this many times the data at the mirrored offset of its parent ...
+MIRROR_K = 2.0
+#: ... and this many times the artefact level (robust sd) along the parent's row/column.
+LINE_K = 5.0
+#: The lines of a multiplet peak within this many FWHH of one indirect position.
+ROW_TOL = 0.3
+#: Height ratio allowed between the two lines of a symmetric pair (roof effect, overlap).
+ROOF = 2.0
+#: The lines of a multiplet are at least this fraction of its highest (q: 1/3, roofing: x 1/2).
+LINE_FRACTION = 0.25
+#: A dip between two maxima must be this many noise sd deep (and 2 % of the lower one).
+DIP_NOISE = 3.0
+
+
+def _sample(data, pts):
+    """Bilinear interpolation of ``data`` at fractional points (n, 2); NaN outside."""
+    from scipy.ndimage import map_coordinates
+    pts = np.asarray(pts, float).reshape(-1, 2)
+    v = map_coordinates(np.asarray(data, np.float64), pts.T, order=1, mode="nearest")
+    out = np.all((pts >= 0) & (pts <= np.array(data.shape) - 1), axis=1)
+    return np.where(out, v, np.nan)
+
+
+def _concave(data, c):
+    """Negative second difference (3-point smoothed across) along both axes at c."""
+    iy, ix = int(round(c[0])), int(round(c[1]))
+    n0, n1 = data.shape
+    if not (0 < iy < n0 - 1 and 0 < ix < n1 - 1):
+        return False
+    win = np.asarray(data[iy - 1:iy + 2, ix - 1:ix + 2], np.float64)
+    d2y = np.mean(win[0] - 2 * win[1] + win[2])
+    d2x = np.mean(win[:, 0] - 2 * win[:, 1] + win[:, 2])
+    return bool(d2y < 0 and d2x < 0)
+
+
+def shows_two(data, a, b, noise):
+    """Do the data show two peaks at ``a`` (the higher) and ``b``, not one?
+
+    Two maxima with a dip between them (the profile along the segment falls
+    ``DIP_NOISE`` noise sd, and 2 % of the lower end, below its lower end), or a
+    shoulder: ``b`` concave on both axes and standing above the mirror image of
+    ``a``'s profile (the data at ``2a - b``) by 3 noise sd and 25 % of its height.
+
+    Parameters
+    ----------
+    data : ndarray (N1, N2)
+        Peaks positive (multiply by the sign first).
+    a, b : (float, float)
+        Positions in points.
+    noise : float
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[0:32, 0:48]
+    >>> g = lambda cy, cx, w: np.exp(-4 * np.log(2) * (((y - cy) / w) ** 2 + ((x - cx) / w) ** 2))
+    >>> shows_two(g(16, 20, 4) + g(16, 25, 4), (16, 20), (16, 25), 0.001)   # 1.25 FWHH apart
+    True
+    >>> shows_two(g(16, 20, 4), (16, 20), (16, 21), 0.001)                   # one peak
+    False
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    dist = float(np.hypot(*(b - a)))
+    n = max(int(np.ceil(4 * dist)), 8)
+    t = np.linspace(0.0, 1.0, n + 1)
+    prof = _sample(data, a[None, :] + t[:, None] * (b - a)[None, :])
+    if np.any(np.isnan(prof)):
+        return False
+    low = min(prof[0], prof[-1])
+    if low - np.min(prof[1:-1]) > max(DIP_NOISE * noise, 0.02 * abs(low)):
+        return True
+    mirror = _sample(data, 2 * a - b)[0]
+    if np.isnan(mirror) or not _concave(data, b):
+        return False
+    return bool(prof[-1] - mirror > max(3.0 * noise, 0.25 * abs(prof[-1])))
+
+
+def merge_duplicates(data, centre, fwhh, height, score, noise):
+    """Merge same-sign picks closer than one FWHH that the data do not show as two.
+
+    Parameters
+    ----------
+    data : ndarray (N1, N2), signed
+    centre, fwhh : ndarray (k, 2), points
+    height, score : ndarray (k,)
+        Signed heights; scores.
+    noise : float
+
+    Returns
+    -------
+    keep : ndarray of int
+        Indices of the picks kept.
+    score : ndarray (k,)
+        Scores, a kept pick holding the best score of the picks merged into it.
+    """
+    centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
+    height, score = np.asarray(height, float), np.asarray(score, float).copy()
+    k = len(height)
+    if k < 2:
+        return np.arange(k), score
+    from scipy.spatial import cKDTree
+    order = np.argsort(-np.abs(height), kind="stable")
+    alive = np.ones(k, bool)
+    tree = cKDTree(centre)
+    wmax = float(np.max(fwhh))
+    for i in order:
+        if not alive[i]:
+            continue
+        for j in tree.query_ball_point(centre[i], wmax + 1e-9):
+            if j == i or not alive[j] or np.sign(height[j]) != np.sign(height[i]):
+                continue
+            if abs(height[j]) > abs(height[i]):
+                continue    # j is handled as the higher one of its own pairs
+            w = np.maximum(fwhh[i], fwhh[j])
+            if np.sum(((centre[j] - centre[i]) / w) ** 2) >= 1.0:
+                continue
+            s = np.sign(height[i])
+            if shows_two(s * data, centre[i], centre[j], noise):
+                continue
+            alive[j] = False
+            score[i] = max(score[i], score[j])
+    return np.nonzero(alive)[0], score
+
+
+def artefact_level(data, p, q, axis, fw_p, cores, others=()):
+    """The artefact level at pick ``p`` on the row (``axis=1``) or column (``axis=0``)
+    of its parent ``q``.
+
+    Parameters
+    ----------
+    data : ndarray (N1, N2)
+    p, q : (float, float)
+        Pick and parent positions, points.
+    axis : int
+        The axis along which the line runs.
+    fw_p : float
+        The pick's FWHH along ``axis``.
+    cores : sequence of (position, half-width)
+        Along ``axis``: the regions of the parents' own peaks on this line,
+        left out of the line level.
+    others : sequence of (position, half-width)
+        The other picks on the line, also left out where only p's side can be
+        measured.
+
+    Returns
+    -------
+    mirror : float
+        |data - local baseline| at the mirrored offset ``2q - p`` (NaN outside
+        the spectrum).
+    line : float
+        Robust sd (1.4826 x median absolute deviation) of the data along the
+        line within ``max(16, 8 fw_p)`` points of p, and of the mirrored stretch
+        on the other side of the parent; the lower of the two (the parent's
+        artefacts fall on both sides; another peak's, or the pick's own
+        sidelobes, on one). Peaks left out; NaN when too few points are left.
+        Where the other side is outside the spectrum, p's side alone with the
+        other picks left out too.
+    base : float
+        The median of the points around p: the local baseline the pick stands on.
+    """
+    p, q = np.asarray(p, float), np.asarray(q, float)
+    m = p.copy()
+    m[axis] = 2 * q[axis] - p[axis]
+    mirror = float(_sample(data, m)[0])
+    n = data.shape[axis]
+    w = max(16.0, 8.0 * fw_p)
+    other = int(np.clip(np.rint(p[1 - axis]), 0, data.shape[1 - axis] - 1))
+
+    def level(centre_, excluded):
+        lo, hi = int(max(0, np.floor(centre_ - w))), int(min(n - 1, np.ceil(centre_ + w)))
+        idx = np.arange(lo, hi + 1)
+        keep = np.abs(idx - centre_) > max(fw_p, 1.0)
+        for c, half in excluded:
+            keep &= np.abs(idx - c) > half
+        if keep.sum() < 8:
+            return np.nan, np.nan
+        line = data[other, idx[keep]] if axis == 1 else data[idx[keep], other]
+        base = float(np.median(line))
+        return float(1.4826 * np.median(np.abs(line - base))), base
+
+    near, base = level(p[axis], cores)
+    far, far_base = level(m[axis], cores)
+    if np.isfinite(far):
+        # what the parent makes falls on both sides of it: the lower side is its level
+        line = min(near, far) if np.isfinite(near) else far
+    else:
+        # one side only: the other peaks on the line are left out too
+        line, base = level(p[axis], list(cores) + list(others))
+    base = base if np.isfinite(base) else 0.0
+    far_base = far_base if np.isfinite(far_base) else base
+    return abs(mirror - far_base), line, base
+
+
+def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATIO):
+    """Which picks stand out of the artefacts of a much stronger peak on their row or column?
+
+    A pick whose row or column passes within 0.75 FWHH (at least a point) of a
+    parent (``parent_ratio`` x higher, either sign) must reach ``MIRROR_K`` x
+    the mirrored artefact (unless another pick sits there: a peak of its own)
+    and ``LINE_K`` x the line level of :func:`artefact_level`, for every such
+    parent. Picks with no parent are kept.
+
+    Returns
+    -------
+    keep : ndarray of bool (k,)
+    """
+    centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
+    height_ = np.asarray(height, float)
+    h = np.abs(height_)
+    k = len(h)
+    keep = np.ones(k, bool)
+    if k < 2:
+        return keep
+    for i in range(k):
+        parents = np.nonzero(h >= parent_ratio * h[i])[0]
+        if not len(parents):
+            continue
+        for axis in (1, 0):   # 1: the parent's row (direct axis); 0: its column
+            across = 1 - axis
+            band = np.maximum(0.75 * fwhh[parents, across], 1.0)
+            on = parents[np.abs(centre[parents, across] - centre[i, across]) <= band]
+            on = on[np.abs(centre[on, axis] - centre[i, axis]) > 0.5 * fwhh[i, axis]]
+            if not len(on):
+                continue
+            # the parents' own peaks are left out of the line level
+            cores = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in on]
+            line_band = np.maximum(0.75 * fwhh[:, across], 1.0)
+            rest = np.nonzero(np.abs(centre[:, across] - centre[i, across]) <= line_band)[0]
+            others = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in rest if j != i]
+            for j in on:
+                mirror, line, base = artefact_level(data, centre[i], centre[j], axis, fwhh[i, axis],
+                                                    cores, others)
+                hi_ = abs(height_[i] - base)
+                mpos = centre[i].copy()
+                mpos[axis] = 2 * centre[j, axis] - centre[i, axis]
+                gap = np.abs(centre - mpos) / np.maximum(fwhh, 1.0)
+                occupied = np.any((np.max(gap, axis=1) < 0.5) & (h < 0.7 * h[i]) | (
+                    (np.max(gap, axis=1) < 0.5) & (h > h[i] / 0.7)))
+                if (np.isfinite(mirror) and not occupied and hi_ < MIRROR_K * mirror) or \
+                        (np.isfinite(line) and hi_ < LINE_K * line):
+                    keep[i] = False
+                    break
+            if not keep[i]:
+                break
+    return keep
+
+
+def _symmetric(x, h, tol):
+    """Are positions x (sorted) and heights h symmetric about their centre?"""
+    n = len(x)
+    c = 0.5 * (x[0] + x[-1])
+    for a in range(n // 2):
+        b = n - 1 - a
+        if abs((x[a] + x[b]) / 2 - c) > tol or not (1 / ROOF <= h[a] / h[b] <= ROOF):
+            return False
+    if n % 2 == 1:
+        mid = n // 2
+        if abs(x[mid] - c) > tol or h[mid] < 0.8 * max(h[0], h[-1]):
+            return False   # a triplet's (or quintet's) middle line is the tallest
+    return True
+
+
+def _row_maxima(prof, lo, hi, floor):
+    """Sub-point positions and heights of the local maxima of a 1D profile in [lo, hi]
+    standing ``floor`` above both neighbouring minima (their prominence)."""
+    from scipy.signal import find_peaks
+    lo, hi = max(int(np.floor(lo)), 0), min(int(np.ceil(hi)), len(prof) - 1)
+    seg = np.asarray(prof[lo:hi + 1], np.float64)
+    if len(seg) < 3:
+        return np.zeros(0), np.zeros(0)
+    idx, _ = find_peaks(seg, prominence=floor, height=floor)
+    x, h = [], []
+    for i in idx:
+        a, b, c = seg[i - 1], seg[i], seg[i + 1]
+        den = a - 2 * b + c
+        off = 0.5 * (a - c) / den if den < 0 else 0.0
+        x.append(lo + i + float(np.clip(off, -0.5, 0.5)))
+        h.append(b - 0.25 * (a - c) * off)
+    return np.array(x), np.array(h)
+
+
+def _column_centre(data, y, x, half):
+    """Sub-point position of the column maximum nearest ``y`` at column round(x), found
+    by climbing from round(y) within ``half`` points; ``y`` itself where the climb
+    leaves that range but the column is concave at y (a line on a neighbour's flank),
+    else NaN."""
+    ix = int(np.clip(np.rint(x), 0, data.shape[1] - 1))
+    col = np.asarray(data[:, ix], np.float64)
+    n = len(col)
+    i = int(np.clip(np.rint(y), 1, n - 2))
+    i0 = i
+    while 1 <= i <= n - 2 and abs(i - y) <= half:
+        step = 1 if col[i + 1] > col[i] else -1 if col[i - 1] > col[i] else 0
+        if step == 0:
+            a, b, c = col[i - 1], col[i], col[i + 1]
+            den = a - 2 * b + c
+            return i + (float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den < 0 else 0.0)
+        i += step
+    return float(y) if col[i0 - 1] - 2 * col[i0] + col[i0 + 1] < 0 else np.nan
+
+
+def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_RANGE, max_lines=8):
+    """Find the J-multiplets of the direct axis (axis 1) on the data and group the picks on them.
+
+    For each pick (the highest first), the maxima of the data along its row
+    (prominence 5 noise sd, at least ``LINE_FRACTION`` of the pick's) that follow one another at spacings of ``j_range``
+    Hz are the candidate lines; the longest run through the pick's own maximum
+    that is symmetric about a centre in position (within 0.2 line FWHH) and
+    height (pairs within a factor ``ROOF``: the roof effect; an odd middle line the
+    tallest) and whose lines all peak at the pick's indirect position (within
+    ``ROW_TOL`` FWHH plus the error at their SNR) is a multiplet: a d is two lines, a
+    t three, a q or dd four. The lines need not all have been picked; every
+    pick of the same sign on that row within the multiplet's extent belongs
+    to it, and so does one up to a J beyond an outer line and no higher than
+    the lowest line (an outer line too weak to be found, or past the edge).
+
+    Parameters
+    ----------
+    data : ndarray (N1, N2), signed
+    centre, fwhh : ndarray (k, 2), points
+    height : ndarray (k,), signed
+    hz_per_point : float
+        Direct-axis digital resolution of this grid (Hz per point).
+    noise : float
+
+    Returns
+    -------
+    list of dict
+        One per multiplet: ``picks`` (indices, two or more or the one pick on
+        it), ``centre`` (2,), ``extent`` (first and last line, points),
+        ``j_hz`` (the largest first-order coupling: the spacing of d, t, q
+        lines; for a dd, lines 1 and 3) and ``n_lines``.
+    """
+    centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
+    height = np.asarray(height, float)
+    data = np.asarray(data)
+    k = len(height)
+    out = []
+    if k == 0 or not hz_per_point or hz_per_point <= 0:
+        return out
+    jlo, jhi0 = j_range[0] / hz_per_point, j_range[1] / hz_per_point
+    used = np.zeros(k, bool)
+    for i in np.argsort(-np.abs(height), kind="stable"):
+        if used[i]:
+            continue
+        sgn = np.sign(height[i]) or 1.0
+        yi, xi = centre[i]
+        lw = max(float(fwhh[i, 1]), 1.0)
+        jhi = jhi0 + 0.5 * lw     # overlapping lines push their maxima apart
+        iy = int(np.clip(np.rint(yi), 0, data.shape[0] - 1))
+        prof = sgn * np.asarray(data[iy], np.float64)
+        reach = (max_lines - 1) * jhi + lw
+        xs, hs = _row_maxima(prof, xi - reach, xi + reach, 5.0 * noise)
+        if len(xs) < 2:
+            continue
+        m0 = int(np.argmin(np.abs(xs - xi)))
+        if abs(xs[m0] - xi) > max(0.5 * lw, 1.0):
+            continue
+        # lines are at least LINE_FRACTION of this one (the wiggles between lines are not)
+        big = hs >= LINE_FRACTION * hs[m0]
+        xs, hs = xs[big], hs[big]
+        m0 = int(np.argmin(np.abs(xs - xi)))
+        if len(xs) < 2:
+            continue
+        # the run of maxima through m0 whose gaps are J couplings
+        a = b = m0
+        while a > 0 and jlo <= xs[a] - xs[a - 1] <= jhi:
+            a -= 1
+        while b < len(xs) - 1 and jlo <= xs[b + 1] - xs[b] <= jhi:
+            b += 1
+        best = None
+        for n in range(min(b - a + 1, max_lines), 1, -1):
+            for start in range(max(a, m0 - n + 1), min(m0, b - n + 1) + 1):
+                x, h = xs[start:start + n], hs[start:start + n]
+                if np.any(np.diff(x) < 0.5 * lw) or not _symmetric(x, h, max(0.2 * lw, 0.3)):
+                    continue
+                # every line peaks on this row of the indirect axis
+                tol = ROW_TOL * fwhh[i, 0] + 0.5 * fwhh[i, 0] * noise / max(float(h.min()), 1e-30)
+                ys = [_column_centre(sgn * data, yi, xl, fwhh[i, 0]) for xl in x]
+                if np.all(np.abs(np.array(ys) - yi) <= max(tol, 0.5)):
+                    best = (x, h)
+                    break
+            if best is not None:
+                break
+        if best is None:
+            continue
+        x, h = best
+        # picks of this row out to one J beyond the outer lines, no higher than the
+        # lowest line, are lines too (an outer line too weak, or past the edge)
+        span = (x[0] - jhi, x[-1] + jhi)
+        same = (np.sign(height) == sgn) & ~used & (np.abs(centre[:, 0] - yi) <= 0.5 * fwhh[i, 0])
+        same &= (centre[:, 1] >= span[0]) & (centre[:, 1] <= span[1])
+        inside = (centre[:, 1] >= x[0] - 0.5 * lw) & (centre[:, 1] <= x[-1] + 0.5 * lw)
+        same &= inside | (np.abs(height) <= float(np.min(h)) * 1.05)
+        picks = np.nonzero(same)[0]
+        picks = picks[np.argsort(centre[picks, 1])]
+        used[picks] = True
+        gaps = np.diff(x)
+        if len(x) == 4 and abs(gaps[0] - gaps[1]) > 0.25 * max(gaps[0], gaps[1]):
+            j = x[2] - x[0]          # dd: lines 1 and 3 are J1 apart
+        else:
+            j = float(np.mean(gaps))
+        out.append(dict(picks=picks, centre=np.array([yi, 0.5 * (x[0] + x[-1])]),
+                        extent=(float(x[0]), float(x[-1])), j_hz=float(j * hz_per_point),
+                        n_lines=len(x)))
+    return out
+
+
+def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
+                multiplets="merge", steps=("duplicates", "artefacts", "multiplets")):
+    """All the rules, in order, on the picks of one spectrum (both signs together).
+
+    Parameters
+    ----------
+    data : ndarray (N1, N2)
+        The spectrum the positions refer to, signed.
+    centre, fwhh : ndarray (k, 2), points
+    height, score : ndarray (k,)
+        Signed heights, scores.
+    noise : float
+        Noise sd of ``data``.
+    hz_per_point : float, optional
+        Direct-axis Hz per point of this grid; no multiplet grouping without it.
+    multiplets : {'merge', 'keep'}
+        'merge': one pick per J-multiplet at its centre; 'keep': each line,
+        with the multiplet's ``j_hz`` and ``n_lines`` on every line.
+    steps : sequence of str
+        The rules to run (all by default).
+
+    Returns
+    -------
+    dict
+        ``centre``, ``fwhh``, ``height``, ``score`` of the picks left, ``index``
+        (k',) the input pick each comes from (a multiplet: its tallest line),
+        ``j_hz`` (k',) NaN for singlets, ``n_lines`` (k',) 1 for singlets.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[0:40, 0:80]
+    >>> g = lambda cy, cx: np.exp(-4 * np.log(2) * (((y - cy) / 3.0) ** 2 + ((x - cx) / 3.0) ** 2))
+    >>> data = 100 * (g(20, 30) + g(20, 38))                     # a doublet, 8 points apart
+    >>> r = apply_rules(data, [[20, 30], [20, 38]], [[3, 3], [3, 3]], [100, 100], [0.9, 0.8],
+    ...                 noise=0.1, hz_per_point=1.5)             # J = 12 Hz
+    >>> r["centre"].round(2).tolist(), r["j_hz"].round(2).tolist(), r["n_lines"].tolist()
+    ([[20.0, 34.0]], [12.0], [2])
+    """
+    if multiplets not in MULTIPLET_MODES:
+        raise ValueError(f"multiplets must be one of {MULTIPLET_MODES}; got {multiplets!r}")
+    data = np.asarray(data)
+    centre = np.asarray(centre, float).reshape(-1, 2)
+    fwhh = np.asarray(fwhh, float).reshape(-1, 2)
+    height, score = np.asarray(height, float), np.asarray(score, float)
+    idx = np.arange(len(height))
+    if "duplicates" in steps and len(idx):
+        keep, score = merge_duplicates(data, centre, fwhh, height, score, noise)
+        idx = idx[keep]
+    if "artefacts" in steps and len(idx):
+        idx = idx[reject_artefacts(data, centre[idx], fwhh[idx], height[idx], noise)]
+    c, w, h, s = centre[idx].copy(), fwhh[idx].copy(), height[idx].copy(), score[idx].copy()
+    j_hz = np.full(len(idx), np.nan)
+    n_lines = np.ones(len(idx), int)
+    if "multiplets" in steps and hz_per_point and len(idx):
+        drop = np.zeros(len(idx), bool)
+        for g in group_multiplets(data, c, w, h, hz_per_point, noise):
+            p = g["picks"]
+            j_hz[p], n_lines[p] = g["j_hz"], g["n_lines"]
+            if multiplets == "keep":
+                continue
+            top = p[int(np.argmax(np.abs(h[p])))]
+            line_w = float(np.median(w[p, 1]))
+            c[top] = g["centre"]
+            w[top, 1] = g["extent"][1] - g["extent"][0] + line_w
+            s[top] = float(np.max(s[p]))
+            drop[p] = True
+            drop[top] = False
+        keep = ~drop
+        c, w, h, s, idx, j_hz, n_lines = (c[keep], w[keep], h[keep], s[keep], idx[keep],
+                                          j_hz[keep], n_lines[keep])
+    return dict(centre=c.reshape(-1, 2), fwhh=w.reshape(-1, 2), height=h, score=s, index=idx,
+                j_hz=j_hz, n_lines=n_lines)

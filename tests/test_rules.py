@@ -1,0 +1,167 @@
+"""The picking rules (nmrpick_ml.rules) on synthetic spectra made for each decision.
+
+Each case is built from lineshapes whose truth is known, and the picks given to
+the rules are the data's own local maxima (what a picker that finds everything
+would hand over), so the rules are tested on what they would meet.
+"""
+
+import numpy as np
+import pytest
+
+from nmrpick_ml import rules
+from nmrpick_ml.resample import local_maxima
+
+SHAPE = (96, 160)
+
+
+def gauss2d(cy, cx, wy, wx, shape=SHAPE):
+    y, x = np.mgrid[0:shape[0], 0:shape[1]]
+    return np.exp(-4 * np.log(2) * (((y - cy) / wy) ** 2 + ((x - cx) / wx) ** 2))
+
+
+def truncated(offsets, width, n_acq=24, size=None):
+    """Real spectrum of a damped cosine sampled n_acq points, no window: sinc sidelobes."""
+    size = size or len(offsets)
+    t = np.arange(n_acq)
+    line = np.zeros(len(offsets))
+    fid = np.exp(-np.pi * width * t / size)
+    for k, o in enumerate(offsets):
+        line[k] = np.sum(fid * np.cos(2 * np.pi * o * t / size)) - 0.5 * fid[0]
+    return line / line[np.argmin(np.abs(offsets))]
+
+
+def picks_from(data, noise, level=5.0, both=True):
+    """Every local maximum (and minimum) above level x noise, as rule input."""
+    pos = local_maxima(data, level * noise)
+    neg = local_maxima(-data, level * noise) if both else np.zeros((0, 2), int)
+    c = np.concatenate([pos, neg]).astype(float)
+    h = data[c[:, 0].astype(int), c[:, 1].astype(int)]
+    w = np.full((len(c), 2), 3.0)
+    return c, w, h, np.full(len(c), 0.8)
+
+
+def test_duplicate_on_one_peak_is_merged_and_keeps_the_better_score():
+    noise = 0.01
+    data = 100 * gauss2d(40, 60, 4, 4)
+    c = np.array([[40.0, 60.0], [40.6, 61.0]])        # 0.3 FWHH apart, the same peak
+    w = np.full((2, 2), 4.0)
+    keep, score = rules.merge_duplicates(data, c, w, [100.0, 93.0], [0.5, 0.9], noise)
+    assert keep.tolist() == [0]
+    assert score[0] == pytest.approx(0.9)
+
+
+def test_close_pair_with_a_dip_stays_two():
+    noise = 0.01
+    data = 100 * gauss2d(40, 60, 4, 4) + 70 * gauss2d(40, 65, 4, 4)   # 1.25 FWHH apart: a dip
+    c, w, h, s = picks_from(data, noise, both=False)
+    assert len(c) == 2
+    # the widths measured on an overlapping pair are wider than each line: within one FWHH
+    keep, _ = rules.merge_duplicates(data, c, np.full((2, 2), 6.0), h, s, noise)
+    assert len(keep) == 2
+
+
+def test_shoulder_stays_and_a_flank_does_not():
+    noise = 0.01
+    data = 100 * gauss2d(40, 60, 4, 4) + 40 * gauss2d(40, 63.6, 4, 4)  # no maximum of its own
+    assert len(local_maxima(data, 1.0)) == 1
+    c = np.array([[40.0, 60.4], [40.0, 63.6]])
+    keep, _ = rules.merge_duplicates(data, c, np.full((2, 2), 4.0), [110.0, 60.0], [0.9, 0.6], noise)
+    assert len(keep) == 2
+    single = 100 * gauss2d(40, 60, 4, 4)
+    keep, _ = rules.merge_duplicates(single, np.array([[40.0, 60.0], [40.0, 62.4]]), np.full((2, 2), 4.0),
+                                     [100.0, 50.0], [0.9, 0.6], noise)
+    assert keep.tolist() == [0]
+
+
+def test_sidelobes_of_a_strong_peak_are_rejected_a_real_weak_peak_is_kept():
+    rng = np.random.default_rng(0)
+    y = np.arange(SHAPE[0]) - 40.0
+    x = np.arange(SHAPE[1]) - 60.0
+    prof_y, prof_x = truncated(y, 0.5), truncated(x, 0.5, n_acq=32)
+    data = 2000 * np.outer(prof_y, prof_x)
+    data += 200 * gauss2d(40, 130, 3, 3)                # real, on the same row, 5x its lobes there
+    data += 30 * gauss2d(75, 20, 3, 3)                  # real, nowhere near
+    data += rng.normal(0, 1.0, SHAPE)
+    c, w, h, s = picks_from(data, 1.0)
+    # the input holds sidelobes, of both signs, on the row and the column of the strong peak
+    on_row = (np.abs(c[:, 0] - 40) < 1) & (np.abs(c[:, 1] - 60) > 2) & (np.abs(c[:, 1] - 130) > 2)
+    on_col = (np.abs(c[:, 1] - 60) < 1) & (np.abs(c[:, 0] - 40) > 2)
+    assert on_row.sum() >= 4 and on_col.sum() >= 4 and (h < 0).sum() >= 4
+    keep = rules.reject_artefacts(data, c, w, h, 1.0)
+    kept = {(int(a), int(b)) for a, b in c[keep]}
+    assert kept == {(40, 60), (40, 130), (75, 20)}
+
+
+def test_ridge_picks_are_rejected_a_real_peak_in_the_ridge_column_is_kept():
+    rng = np.random.default_rng(1)
+    data = 3000 * gauss2d(20, 80, 3, 3)
+    ridge = np.convolve(rng.normal(0, 1, SHAPE[0] + 2), [0.5, 1.0, 0.5], "same")[1:-1]
+    data[:, 78:83] += 15 * ridge[:, None] * np.exp(-4 * np.log(2) * ((np.arange(78, 83) - 80) / 3) ** 2)
+    data += 400 * gauss2d(70, 80, 3, 3)                 # a real peak in the same column
+    data += rng.normal(0, 1.0, SHAPE)
+    c, w, h, s = picks_from(data, 1.0, both=False)
+    ridge_picks = (np.abs(c[:, 1] - 80) <= 2) & (np.abs(c[:, 0] - 20) > 3) & (np.abs(c[:, 0] - 70) > 3)
+    assert ridge_picks.sum() >= 3
+    keep = rules.reject_artefacts(data, c, w, h, 1.0)
+    kept = {(int(a), int(b)) for a, b in c[keep]}
+    assert (20, 80) in kept and (70, 80) in kept
+    assert not np.any(keep & ridge_picks)
+
+
+def _multiplet(offsets, heights, cx=80.0, cy=48.0, lw=2.5, wy=4.0):
+    return sum(hh * gauss2d(cy, cx + o, wy, lw) for o, hh in zip(offsets, heights))
+
+
+@pytest.mark.parametrize("name, offsets, heights, j, n", [
+    ("d", (-4.0, 4.0), (100, 100), 8.0, 2),
+    ("t", (-6.0, 0.0, 6.0), (50, 100, 50), 6.0, 3),
+    ("dd", (-7.0, -3.0, 3.0, 7.0), (100, 100, 100, 100), 10.0, 4),
+])
+def test_multiplets_become_one_pick_at_the_centre(name, offsets, heights, j, n):
+    hz = 1.5                                               # Hz per point: J 6-15 Hz
+    data = _multiplet(offsets, heights)
+    c, w, h, s = picks_from(data, 0.01, both=False)
+    w[:, 1] = 2.5
+    assert len(c) == n
+    r = rules.apply_rules(data, c, w, h, s, noise=0.01, hz_per_point=hz)
+    assert len(r["score"]) == 1
+    assert r["centre"][0] == pytest.approx([48.0, 80.0], abs=0.05)
+    assert r["n_lines"][0] == n
+    assert r["j_hz"][0] == pytest.approx(j * hz, rel=0.05)
+    kept = rules.apply_rules(data, c, w, h, s, noise=0.01, hz_per_point=hz, multiplets="keep")
+    assert len(kept["score"]) == n and np.all(kept["n_lines"] == n)
+
+
+def test_a_pair_on_different_rows_or_too_far_apart_is_not_a_multiplet():
+    hz = 1.5
+    data = 100 * gauss2d(46.0, 76.0, 4, 2.5) + 100 * gauss2d(49.0, 84.0, 4, 2.5)   # 0.75 FWHH apart in y
+    c, w, h, s = picks_from(data, 0.01, both=False)
+    w[:, 1] = 2.5
+    w[:, 0] = 4.0
+    assert len(rules.apply_rules(data, c, w, h, s, noise=0.01, hz_per_point=hz)["score"]) == 2
+    far = _multiplet((-10.0, 10.0), (100, 100))            # 20 points = 30 Hz: beyond 18 Hz
+    c, w, h, s = picks_from(far, 0.01, both=False)
+    w[:, 1] = 2.5
+    assert len(rules.apply_rules(far, c, w, h, s, noise=0.01, hz_per_point=hz)["score"]) == 2
+    unequal = _multiplet((-4.0, 4.0), (100, 20))           # 5:1 is no doublet
+    c, w, h, s = picks_from(unequal, 0.01, both=False)
+    w[:, 1] = 2.5
+    assert len(rules.apply_rules(unequal, c, w, h, s, noise=0.01, hz_per_point=hz)["score"]) == 2
+
+
+def test_no_rule_eats_isolated_real_peaks():
+    rng = np.random.default_rng(3)
+    data = rng.normal(0, 1.0, SHAPE)
+    truth = [(15, 20, 50), (15, 90, 500), (50, 40, 12), (50, 130, 3000), (80, 70, 200), (80, 150, 25)]
+    for cy, cx, a in truth:
+        data += a * gauss2d(cy, cx, 3, 3)
+    c, w, h, s = picks_from(data, 1.0, level=8.0, both=False)
+    r = rules.apply_rules(data, c, w, h, s, noise=1.0, hz_per_point=5.0)
+    got = sorted((int(round(a)), int(round(b))) for a, b in r["centre"])
+    assert got == sorted((cy, cx) for cy, cx, _ in truth)
+
+
+def test_bad_multiplets_option():
+    with pytest.raises(ValueError, match="multiplets"):
+        rules.apply_rules(np.zeros((8, 8)), np.zeros((0, 2)), np.zeros((0, 2)), [], [], noise=1.0,
+                          multiplets="split")
