@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["apply_rules", "merge_duplicates", "reject_artefacts", "group_multiplets",
-           "shows_two", "artefact_level", "MULTIPLET_MODES", "J_RANGE"]
+__all__ = ["apply_rules", "rule_step", "merge_duplicates", "reject_artefacts", "group_multiplets",
+           "shows_two", "artefact_level", "other_sign_peaks", "MULTIPLET_MODES", "J_RANGE"]
 
 #: What ``multiplets=`` may be: one pick per multiplet, or each line.
 MULTIPLET_MODES = ("merge", "keep")
@@ -235,7 +235,7 @@ def artefact_level(data, p, q, axis, fw_p, cores, others=()):
     return abs(mirror - far_base), line, base
 
 
-def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATIO):
+def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATIO, parents=None):
     """Which picks stand out of the artefacts of a much stronger peak on their row or column?
 
     A pick whose row or column passes within 0.75 FWHH (at least a point) of a
@@ -244,25 +244,40 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
     and ``LINE_K`` x the line level of :func:`artefact_level`, for every such
     parent. Picks with no parent are kept.
 
+    Parameters
+    ----------
+    data : ndarray (N1, N2), signed
+    centre, fwhh : ndarray (k, 2), points
+    height : ndarray (k,), signed
+    noise : float
+    parent_ratio : float
+    parents : (centre, fwhh, height), optional
+        More peaks that may be parents but are not tested themselves (the
+        other sign's peaks when each sign is picked apart).
+
     Returns
     -------
     keep : ndarray of bool (k,)
     """
     centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
     height_ = np.asarray(height, float)
-    h = np.abs(height_)
-    k = len(h)
+    k = len(height_)
     keep = np.ones(k, bool)
-    if k < 2:
+    if parents is not None and len(parents[2]):
+        centre = np.concatenate([centre, np.asarray(parents[0], float).reshape(-1, 2)])
+        fwhh = np.concatenate([fwhh, np.asarray(parents[1], float).reshape(-1, 2)])
+        height_ = np.concatenate([height_, np.asarray(parents[2], float)])
+    h = np.abs(height_)
+    if len(h) < 2:
         return keep
     for i in range(k):
-        parents = np.nonzero(h >= parent_ratio * h[i])[0]
-        if not len(parents):
+        parents_ = np.nonzero(h >= parent_ratio * h[i])[0]
+        if not len(parents_):
             continue
         for axis in (1, 0):   # 1: the parent's row (direct axis); 0: its column
             across = 1 - axis
-            band = np.maximum(0.75 * fwhh[parents, across], 1.0)
-            on = parents[np.abs(centre[parents, across] - centre[i, across]) <= band]
+            band = np.maximum(0.75 * fwhh[parents_, across], 1.0)
+            on = parents_[np.abs(centre[parents_, across] - centre[i, across]) <= band]
             on = on[np.abs(centre[on, axis] - centre[i, axis]) > 0.5 * fwhh[i, axis]]
             if not len(on):
                 continue
@@ -451,7 +466,7 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
 
 
 def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
-                multiplets="merge", steps=("duplicates", "artefacts", "multiplets")):
+                multiplets="merge", steps=("duplicates", "artefacts", "multiplets"), parents=None):
     """All the rules, in order, on the picks of one spectrum (both signs together).
 
     Parameters
@@ -470,6 +485,8 @@ def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
         with the multiplet's ``j_hz`` and ``n_lines`` on every line.
     steps : sequence of str
         The rules to run (all by default).
+    parents : (centre, fwhh, height), optional
+        Peaks that are not picks here but whose artefacts count (the other sign's).
 
     Returns
     -------
@@ -499,7 +516,8 @@ def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
         keep, score = merge_duplicates(data, centre, fwhh, height, score, noise)
         idx = idx[keep]
     if "artefacts" in steps and len(idx):
-        idx = idx[reject_artefacts(data, centre[idx], fwhh[idx], height[idx], noise)]
+        idx = idx[reject_artefacts(data, centre[idx], fwhh[idx], height[idx], noise,
+                                   parents=parents)]
     c, w, h, s = centre[idx].copy(), fwhh[idx].copy(), height[idx].copy(), score[idx].copy()
     j_hz = np.full(len(idx), np.nan)
     n_lines = np.ones(len(idx), int)
@@ -522,3 +540,76 @@ def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
                                           j_hz[keep], n_lines[keep])
     return dict(centre=c.reshape(-1, 2), fwhh=w.reshape(-1, 2), height=h, score=s, index=idx,
                 j_hz=j_hz, n_lines=n_lines)
+
+
+def other_sign_peaks(data, noise, fwhh, level):
+    """The strong peaks of the other sign (local maxima of ``-data`` above ``level``),
+    as parents for :func:`reject_artefacts` when each sign is picked apart.
+
+    Parameters
+    ----------
+    data : ndarray (N1, N2)
+        Peaks of the sign being picked positive.
+    noise : float
+    fwhh : (float, float)
+        The width given to each (the picks' typical FWHH).
+    level : float
+        Least height (data units, positive); at least 20 noise sd.
+
+    Returns
+    -------
+    centre (m, 2), fwhh (m, 2), height (m,) negative
+    """
+    from scipy.ndimage import maximum_filter
+    neg = -np.asarray(data, np.float32)
+    level = max(float(level), 20.0 * float(noise))
+    mx = maximum_filter(neg, size=3, mode="nearest")
+    pts = np.argwhere((neg == mx) & (neg >= level))
+    h = -neg[pts[:, 0], pts[:, 1]].astype(float)
+    return pts.astype(float), np.tile(np.asarray(fwhh, float), (len(pts), 1)), h
+
+
+def rule_step(refined, data, noise, *, hz_per_point=None, multiplets="merge", direct_axis=1):
+    """:func:`apply_rules` as a step of the picking core, on one sign's refined detections.
+
+    Parameters
+    ----------
+    refined : dict of ndarray
+        ``centre``, ``fwhh``, ``height`` (positive), ``score`` and any other
+        per-pick arrays (rows are kept or dropped alike).
+    data : ndarray (N1, N2)
+        The spectrum the detections were refined on, this sign's peaks positive;
+        the other sign's strong peaks in it are parents of artefacts too.
+    noise : float
+    hz_per_point : float, optional
+        Direct-axis Hz per point of ``data``; no multiplets without it.
+    multiplets : {'merge', 'keep'}
+    direct_axis : int
+        The direct (acquisition) axis of ``data``: 1, or 0 for a transposed file.
+
+    Returns
+    -------
+    dict
+        ``refined`` with the rows left, centre/fwhh/score of merged picks
+        updated, and ``j_hz`` and ``n_lines`` per row.
+    """
+    r = {k: np.asarray(v) for k, v in refined.items()}
+    n = len(r["score"])
+    if n == 0:
+        r["j_hz"], r["n_lines"] = np.zeros(0), np.zeros(0, int)
+        return r
+    data = np.asarray(data)
+    c, w = r["centre"].reshape(-1, 2), r["fwhh"].reshape(-1, 2)
+    t = direct_axis == 0      # the rules' direct axis is axis 1: transpose
+    if t:
+        data, c, w = data.T, c[:, ::-1], w[:, ::-1]
+    parents = other_sign_peaks(data, noise, np.median(w, axis=0),
+                               PARENT_RATIO * float(np.min(r["height"])))
+    out = apply_rules(data, c, w, r["height"], r["score"], noise=noise, hz_per_point=hz_per_point,
+                      multiplets=multiplets, parents=parents)
+    res = {k: v[out["index"]] for k, v in r.items() if len(v) == n}
+    res["centre"] = out["centre"][:, ::-1] if t else out["centre"]
+    res["fwhh"] = out["fwhh"][:, ::-1] if t else out["fwhh"]
+    res["score"], res["height"] = out["score"], out["height"]
+    res["j_hz"], res["n_lines"] = out["j_hz"], out["n_lines"]
+    return res

@@ -165,3 +165,32 @@ def test_bad_multiplets_option():
     with pytest.raises(ValueError, match="multiplets"):
         rules.apply_rules(np.zeros((8, 8)), np.zeros((0, 2)), np.zeros((0, 2)), [], [], noise=1.0,
                           multiplets="split")
+
+
+def test_rule_step_one_sign_at_a_time_negative_sidelobes_are_not_negative_picks():
+    # the negative pass sees the data negated: the positive peak's negative lobes are
+    # "peaks" there, and the positive peak itself is the other sign's parent
+    y = np.arange(SHAPE[0]) - 40.0
+    x = np.arange(SHAPE[1]) - 60.0
+    data = 2000 * np.outer(truncated(y, 0.5), truncated(x, 0.5, n_acq=32))
+    data -= 150 * gauss2d(75, 120, 3, 3)                # a real negative peak
+    data += np.random.default_rng(4).normal(0, 1.0, SHAPE)
+    neg = -data
+    c, w, h, s = picks_from(neg, 1.0, both=False)
+    assert len(c) >= 5
+    refined = dict(centre=c, fwhh=w, height=h, score=s, index=np.arange(len(c)))
+    r = rules.rule_step(refined, neg, 1.0, hz_per_point=5.0)
+    assert [tuple(int(v) for v in p) for p in r["centre"]] == [(75, 120)]
+    assert r["index"].tolist() == [int(np.argmin(np.hypot(*(c - (75, 120)).T)))]
+    assert r["n_lines"].tolist() == [1] and np.isnan(r["j_hz"]).all()
+
+
+def test_rule_step_transposed_direct_axis():
+    data = _multiplet((-4.0, 4.0), (100, 100)).T            # direct axis is axis 0 here
+    c, w, h, s = picks_from(data, 0.01, both=False)
+    w[:, 0] = 2.5
+    r = rules.rule_step(dict(centre=c, fwhh=w, height=h, score=s), data, 0.01, hz_per_point=1.5,
+                        direct_axis=0)
+    assert r["centre"].round(2).tolist() == [[80.0, 48.0]] and r["n_lines"].tolist() == [2]
+    r = rules.rule_step(dict(centre=c, fwhh=w, height=h, score=s), data, 0.01, hz_per_point=1.5)
+    assert len(r["score"]) == 2                              # along axis 1 it is no doublet
