@@ -12,7 +12,7 @@ import re
 from importlib import resources
 
 __all__ = ["DEFAULT_METHOD", "DEFAULT_SNR", "MODEL_SNR", "DEFAULT_TILE", "DEFAULT_OVERLAP",
-           "CONTOUR_START", "NEGATIVE_WARN_SNR", "model_score_threshold", "defaults_table",
+           "MULTIPLETS", "CONTOUR_START", "NEGATIVE_WARN_SNR", "model_score_threshold", "defaults_table",
            "update_readme"]
 
 #: Picking method when none is given.
@@ -24,6 +24,9 @@ DEFAULT_SNR = 8.0
 MODEL_SNR = 3.0
 #: Mask R-CNN tile size and overlap, points.
 DEFAULT_TILE, DEFAULT_OVERLAP = 128, 24
+#: J-multiplets of the direct axis: one pick at the centre ("merge") or each line
+#: ("keep"); merge measured better on the processed spectra (benchmarks/results/rules.md).
+MULTIPLETS = "merge"
 #: Lowest contour of ``--plot``, times the noise.
 CONTOUR_START = 5.0
 #: Unpicked negative peaks stronger than this (times the noise) raise a warning.
@@ -58,6 +61,8 @@ def defaults_table():
         ("`--score-threshold` (maskrcnn)", _g(model_score_threshold()),
          "the shipped model's own (`weights/config.json`)"),
         ("`--tile`, `--overlap` (maskrcnn)", f"{DEFAULT_TILE}, {DEFAULT_OVERLAP}", "points"),
+        ("`--multiplets` (maskrcnn)", f"`{MULTIPLETS}`",
+         "a 1H J-multiplet is one pick at its centre (`keep`: each line)"),
         ("`--contour-start` (`--plot`)", _g(CONTOUR_START), "x noise, lowest contour"),
         ("negative-peak warning", _g(NEGATIVE_WARN_SNR),
          "x noise: unpicked negative peaks stronger than this are counted"),

@@ -129,7 +129,8 @@ def check_choice(value, name, choices):
 
 def as_peak_records(peaks, name="peaks"):
     """Return ``peaks`` (recarray, structured array or DataFrame) as a
-    :data:`PEAK_DTYPE` recarray; missing or extra columns are an error.
+    :data:`PEAK_DTYPE` recarray; missing columns are an error, except the
+    multiplet columns ``J_HZ`` (NaN) and ``N_LINES`` (1) of older tables.
     """
     if hasattr(peaks, "to_records") and hasattr(peaks, "columns"):   # DataFrame
         cols = list(peaks.columns)
@@ -146,13 +147,14 @@ def as_peak_records(peaks, name="peaks"):
         if arr.ndim == 0:
             arr = arr.reshape(1)
             getter = arr.__getitem__
-    missing = [c for c in PEAK_DTYPE.names if c not in cols]
+    optional = {"J_HZ": np.nan, "N_LINES": 1}
+    missing = [c for c in PEAK_DTYPE.names if c not in cols and c not in optional]
     if missing:
         raise NmrpickError(f"`{name}` lacks the column(s) {', '.join(missing)}; "
                            f"expected {', '.join(PEAK_DTYPE.names)}")
     out = np.zeros(n, dtype=PEAK_DTYPE)
     for c in PEAK_DTYPE.names:
-        out[c] = np.asarray(getter(c))
+        out[c] = np.asarray(getter(c)) if c in cols else optional[c]
     return out.view(np.recarray)
 
 

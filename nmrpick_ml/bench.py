@@ -426,8 +426,10 @@ def _pick_model(spec, weights, negative):
     and the :class:`~nmrpick_ml.peaks.Peaks` (what was used)."""
     from .picking import find_peaks, noise_threshold
     noise, thr = noise_threshold(spec.data, method="maskrcnn")
+    u = spec.uc[spec.direct_axis]
     found = find_peaks(spec.data, noise=noise, method="maskrcnn", model=weights, pthres=thr,
-                       nthres=-thr if negative else None)
+                       nthres=-thr if negative else None, direct_axis=spec.direct_axis,
+                       hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))
     return found.to_table(spec.uc), found
 
 

@@ -252,10 +252,14 @@ coloured by SCORE (one input).
               help="Parallel processes for several inputs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
+@click.option("--multiplets", type=click.Choice(["merge", "keep"]), default=D.MULTIPLETS,
+              show_default=True,
+              help="maskrcnn: a 1H J-multiplet (lines 2-18 Hz apart on one row) as one pick at "
+                   "its centre with J_HZ and N_LINES, or each line.")
 @click.pass_context
 def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, score_threshold,
                  region, exclude, plane, axes, model, tile, overlap, engine, device, json_summary,
-                 plot, contour_start, fit, lineshape, jobs, quiet, verbose):
+                 plot, contour_start, fit, lineshape, jobs, quiet, verbose, multiplets):
     """Pick the peaks of each SPECTRUM and write a table to -o."""
     from .io import check_output_path
     verbosity = _verbosity(ctx, quiet, verbose)
@@ -277,7 +281,7 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
                 plane=plane, axes=axes, model=model, tile=tile,
                 overlap=overlap, engine=engine, device=device, plot=plot,
                 contour_start=contour_start, fit=fit, lineshape=lineshape,
-                progress=verbosity >= 0 and _is_terminal(sys.stderr))
+                progress=verbosity >= 0 and _is_terminal(sys.stderr), multiplets=multiplets)
     if len(jobs_list) == 1:
         inp, out, f = jobs_list[0]
         results = [_run_one(inp, out, f, opts, raise_errors=True)]
@@ -312,6 +316,7 @@ _MODEL_ONLY = {
     "overlap": "the threshold picker does not cut the spectrum into tiles",
     "device": "the threshold picker runs no network",
     "engine": "the threshold picker runs no network",
+    "multiplets": "the threshold picker reports each maximum as nmrglue does",
 }
 
 
@@ -400,12 +405,17 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
                     pthres_arg, nthres = pthres, (-pthres if opts["negative"] else None)
                 box, excluded = resolve_regions(opts.get("region"), opts.get("exclude"),
                                                 spec.labels, spec.uc, data.shape)
+                extra = {}
+                if opts["method"] == "maskrcnn":
+                    u = spec.uc[spec.direct_axis]
+                    extra = dict(multiplets=opts["multiplets"], direct_axis=spec.direct_axis,
+                                 hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))
                 found = find_peaks(data, noise=noise, pthres=pthres_arg, nthres=nthres,
                                    snr=opts["snr"], method=opts["method"],
                                    score_threshold=opts["score_threshold"], tile=opts["tile"],
                                    overlap=opts["overlap"], device=opts["device"],
                                    engine=opts.get("engine"), model=opts["model"],
-                                   progress=bar, region=box, exclude=excluded)
+                                   progress=bar, region=box, exclude=excluded, **extra)
                 if opts.get("fit"):
                     from .fit import fit_table
                     peaks = fit_table(found, data, spec.uc, shape=opts["lineshape"])

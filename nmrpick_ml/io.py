@@ -787,6 +787,7 @@ TAB_COLUMNS = [
     ("X_PPM", "%10.5f"), ("Y_PPM", "%10.5f"), ("X_HZ", "%11.3f"), ("Y_HZ", "%11.3f"),
     ("XW", "%7.3f"), ("YW", "%7.3f"), ("XW_HZ", "%8.3f"), ("YW_HZ", "%8.3f"),
     ("HEIGHT", "%+e"), ("VOL", "%+e"), ("CLUSTID", "%4d"), ("SCORE", "%5.3f"),
+    ("J_HZ", "%8.3f"), ("N_LINES", "%2d"),
 ]
 _NULL = -666.0
 
@@ -809,6 +810,8 @@ def _tab_records(rec, spectrum):
     out["HEIGHT"], out["VOL"] = rec.HEIGHT, rec.VOL
     out["CLUSTID"] = rec.cID
     out["SCORE"] = rec.SCORE
+    out["J_HZ"] = np.where(np.isfinite(rec.J_HZ), rec.J_HZ, _NULL)
+    out["N_LINES"] = rec.N_LINES
     return out.view(np.recarray)
 
 
@@ -824,7 +827,8 @@ def _tab_comments(n, spectrum):
                  f"Y = array axis 0 ({role[1]}, {spectrum.labels[0]})")
     lines = [f"REMARK nmrpick-ml {__version__} peak table, {n} peaks",
              f"REMARK {roles}; X_AXIS, Y_AXIS in 1-based points; XW, YW full width at half "
-             "height in points; SCORE 0..1"]
+             "height in points; SCORE 0..1; J_HZ, N_LINES: a direct-axis multiplet's J "
+             "and lines (-666, 1: a singlet)"]
     if spectrum is not None:
         lines.append(f"REMARK input {spectrum.path}"
                      + ("" if spectrum.plane is None else f" plane {spectrum.plane}"))
@@ -992,4 +996,6 @@ def read_table(path):
     out["Y_LW_HZ"], out["X_LW_HZ"] = col("YW_HZ"), col("XW_HZ")
     out["HEIGHT"] = col("HEIGHT")
     out["SCORE"] = col("SCORE")
+    out["J_HZ"] = col("J_HZ")
+    out["N_LINES"] = np.asarray(tab["N_LINES"], dtype=int) if "N_LINES" in names and n else 1
     return out.view(np.recarray)

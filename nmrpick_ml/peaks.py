@@ -35,6 +35,8 @@ PEAK_DTYPE = np.dtype([
     ("X_LW_HZ", "f8"),   # FWHH along axis 1, Hz
     ("HEIGHT", "f8"),    # data value at the rounded peak centre
     ("SCORE", "f8"),     # confidence 0..1 (1.0 for threshold picks)
+    ("J_HZ", "f8"),      # J coupling of a direct-axis multiplet, Hz (NaN: none found)
+    ("N_LINES", "i8"),   # lines of that multiplet (1: a singlet)
 ])
 
 
@@ -80,6 +82,11 @@ class Peaks:
         The score floor applied.
     model_version : str or None
         Version of the network's weights.
+    j_hz : ndarray of shape (k,)
+        J coupling (Hz) of the direct-axis multiplet a pick stands for
+        (:mod:`nmrpick_ml.rules`); NaN where none was found (default).
+    n_lines : ndarray of shape (k,), int
+        Lines of that multiplet; 1 for a singlet (default).
     """
 
     centre: np.ndarray
@@ -96,18 +103,23 @@ class Peaks:
     n_tiles: int | None = None
     score_threshold: float | None = None
     model_version: str | None = None
+    j_hz: np.ndarray | None = None
+    n_lines: np.ndarray | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
         set_(self, "centre", _arr(self.centre, (2,)))
+        k = len(self.centre)
+        set_(self, "j_hz", _arr(np.full(k, np.nan) if self.j_hz is None else self.j_hz))
+        set_(self, "n_lines", _arr(np.ones(k) if self.n_lines is None else self.n_lines,
+                                   dtype=np.int64))
         set_(self, "fwhh", _arr(self.fwhh, (2,)))
         for name in ("height", "volume", "score"):
             set_(self, name, _arr(getattr(self, name)))
         set_(self, "cluster", _arr(self.cluster, dtype=np.int64))
         if self.factors is not None:
             set_(self, "factors", tuple(float(f) for f in self.factors))
-        k = len(self.centre)
-        for name in ("fwhh", "height", "volume", "score", "cluster"):
+        for name in ("fwhh", "height", "volume", "score", "cluster", "j_hz", "n_lines"):
             if len(getattr(self, name)) != k:
                 raise ValueError(f"Peaks: {name} has {len(getattr(self, name))} rows, centre {k}")
 
@@ -121,7 +133,7 @@ class Peaks:
 
     def select(self, keep):
         """A :class:`Peaks` of the rows ``keep`` (a boolean mask or indices)."""
-        per_peak = ("centre", "fwhh", "height", "volume", "score", "cluster")
+        per_peak = ("centre", "fwhh", "height", "volume", "score", "cluster", "j_hz", "n_lines")
         return dataclasses.replace(self, **{n: getattr(self, n)[keep] for n in per_peak})
 
     def replace(self, **changes):
@@ -139,7 +151,7 @@ class Peaks:
             (default: each peak its own cluster, 1..n), ``Y_LW, X_LW`` (FWHH
             in points, default NaN = not estimated), ``VOL`` (default NaN),
             ``HEIGHT`` (default: ``data`` at the rounded, clipped centre),
-            ``SCORE`` (else ``score``).
+            ``SCORE`` (else ``score``), ``J_HZ`` (NaN), ``N_LINES`` (1).
         data : ndarray of shape (N1, N2)
         score : float, optional
             SCORE of every peak when ``points`` has no SCORE column.
@@ -171,7 +183,7 @@ class Peaks:
         cluster = np.asarray(points["cID"]) if "cID" in names else np.arange(1, n + 1)
         return cls(centre=centre, fwhh=np.column_stack([col("Y_LW", np.nan), col("X_LW", np.nan)]),
                    height=height, volume=col("VOL", np.nan), score=col("SCORE", score),
-                   cluster=cluster, **used)
+                   cluster=cluster, j_hz=col("J_HZ", np.nan), n_lines=col("N_LINES", 1), **used)
 
     def to_table(self, uc, as_frame=False):
         """The documented peak table (:data:`PEAK_DTYPE`): points, ppm and Hz.
@@ -197,6 +209,7 @@ class Peaks:
             out.VOL = self.volume
             out.SCORE = self.score
             out.HEIGHT = self.height
+            out.J_HZ, out.N_LINES = self.j_hz, self.n_lines
             out.Y_PPM = uc[0].ppm(out.Y_AXIS)
             out.X_PPM = uc[1].ppm(out.X_AXIS)
             out.Y_LW_HZ = out.Y_LW * abs(uc[0].hz(1.0) - uc[0].hz(0.0))

@@ -31,6 +31,7 @@ from ._noise import column_noise, ridge_noise
 from ._refine import clusters, gaussian_volume, refine
 from .calibration import calibrate, network_floor
 from .peaks import Peaks
+from .rules import rule_step
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, cut_tiles, stitch
 
 __all__ = ["Picker", "load_model", "default_picker", "validate_config", "detect_each",
@@ -53,13 +54,15 @@ CURVE_FLOOR = 0.05
 
 #: Post-detection rule steps, applied in order after the refinement and before
 #: the thresholds, on each sign's refined detections. Each is
-#: ``step(refined, data, noise) -> refined``: ``refined`` is the dict that
+#: ``step(refined, data, noise, **context) -> refined``: ``refined`` is the dict that
 #: :func:`nmrpick_ml._refine.refine` returns (``centre``, ``fwhh``, ``height``,
 #: ``score``, ``box``, ``index``, ``mask_fwhh``; rows may be dropped or scores
 #: changed, in the grid of ``data``, peaks positive), ``data`` the (resampled,
-#: sign-corrected) spectrum and ``noise`` its robust noise. The one place where
-#: such rules go (``rules.py``).
-RULE_STEPS = ()
+#: sign-corrected) spectrum and ``noise`` its robust noise; ``context`` holds
+#: ``hz_per_point`` (direct axis, on this grid, or None), ``direct_axis`` and
+#: ``multiplets``. A step may add per-row ``j_hz`` and ``n_lines``. The one place
+#: where such rules go (``rules.py``).
+RULE_STEPS = (rule_step,)
 
 
 def validate_config(cfg):
@@ -166,7 +169,8 @@ class Picker:
         return Picker(self.engine, cfg, self.weights_sha256)
 
     def detect(self, data, noise, pthres, nthres=None, *, score_threshold=None, tile=None,
-               overlap=None, batch_size=8, resample="auto", progress=None, within=None):
+               overlap=None, batch_size=8, resample="auto", progress=None, within=None,
+               rules=True, multiplets="merge", hz_per_point=None, direct_axis=1):
         """Pick the peaks of a 2D spectrum with the network; positions in points.
 
         Parameters
@@ -199,6 +203,14 @@ class Picker:
             Everything else (noise, resampling, normalisation, ridge noise) is
             the whole spectrum's, so the peaks found there are those of a
             whole-spectrum pick. The caller selects the peaks inside.
+        rules : bool
+            Run :data:`RULE_STEPS` (default); False for the raw refined detections.
+        multiplets : {'merge', 'keep'}
+            J-multiplets of the direct axis as one pick at the centre, or each line.
+        hz_per_point : float, optional
+            Direct-axis Hz per point of ``data``; no multiplet grouping without it.
+        direct_axis : int
+            The direct (acquisition) axis: 1, or 0 in a transposed file.
 
         Returns
         -------
@@ -235,8 +247,10 @@ class Picker:
             st["scores"] = calibrate(st["scores"], self.calibration)
             keep = st["scores"] >= min_score
             r = refine(d, st["boxes"][keep], st["scores"][keep], st["extents"][keep])
-            for step in RULE_STEPS:
-                r = step(r, d, noise)
+            hz = None if hz_per_point is None else float(hz_per_point) * back[direct_axis]
+            for step in RULE_STEPS if rules else ():
+                r = step(r, d, noise, hz_per_point=hz, direct_axis=direct_axis,
+                         multiplets=multiplets)
             r = _thresholds(r, thr, ridge, work.shape)
             r["height"] = sign * r["height"]
             results.append(r)
@@ -244,6 +258,8 @@ class Picker:
         fwhh = np.concatenate([r["fwhh"] for r in results]).reshape(-1, 2) * back
         height = np.concatenate([r["height"] for r in results])
         score = np.concatenate([r["score"] for r in results])
+        j_hz = np.concatenate([r.get("j_hz", np.full(len(r["score"]), np.nan)) for r in results])
+        n_lines = np.concatenate([r.get("n_lines", np.ones(len(r["score"]), int)) for r in results])
         order = np.lexsort((centre[:, 1], centre[:, 0]))
         centre, fwhh, height, score = centre[order], fwhh[order], height[order], score[order]
         return Peaks(centre=centre, fwhh=fwhh, height=height,
@@ -251,7 +267,7 @@ class Picker:
                      cluster=clusters(centre, fwhh) + 1, noise=float(noise), pthres=float(pthres),
                      nthres=None if nthres is None else -abs(float(nthres)), method="maskrcnn",
                      factors=tuple(factors), n_tiles=n_tiles, score_threshold=min_score,
-                     model_version=self.version)
+                     model_version=self.version, j_hz=j_hz[order], n_lines=n_lines[order])
 
     def _network(self, x, d, thr, noise, tile, overlap, floor, batch_size, progress, box=None):
         """Tiles worth running (something above the threshold and SKIP_SNR x

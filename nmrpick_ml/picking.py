@@ -28,7 +28,7 @@ METHODS = ("nmrglue", "maskrcnn")
 def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="maskrcnn",
          score_threshold=None, region=None, exclude=None, tile=None, overlap=None, batch_size=8,
          device="cpu", model=None, engine=None, table=True, as_frame=False, progress=None,
-         fit=False, lineshape="pseudo-voigt"):
+         fit=False, lineshape="pseudo-voigt", multiplets="merge"):
     """Pick the peaks of a 2D spectrum.
 
     A drop-in for ``nmrglue.analysis.peakpick.pick`` on the ``dic, data, uc``
@@ -84,6 +84,11 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         (the reference; needed for ``device`` other than the CPU).
     progress : callable, optional
         ``progress(done, total)`` called as tiles are processed ('maskrcnn').
+    multiplets : {'merge', 'keep'}, optional
+        'maskrcnn': a J-multiplet of the direct axis (lines 2-18 Hz apart,
+        symmetric about a centre: :mod:`nmrpick_ml.rules`) is one pick at its
+        centre with ``J_HZ`` and ``N_LINES`` (default 'merge'), or each line a
+        pick carrying them ('keep').
     table : bool, optional
         True (default): a table. False: nmrglue's own ``(locations,
         cluster_ids, scales, amps)`` for the 'nmrglue' method.
@@ -117,6 +122,8 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
                     nmrglue: the data at the rounded centre)
         SCORE       confidence 0..1; 1.0 for threshold picks, which carry
                     no confidence of their own
+        J_HZ        J coupling of a direct-axis multiplet, Hz (NaN: none)
+        N_LINES     lines of that multiplet (1: a singlet)
         ==========  ==================================================
 
         Zero rows (with all columns) when nothing is found.
@@ -166,6 +173,8 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         from ._classical import pick_nmrglue
         pthres = opts["pthres"] if opts["pthres"] is not None else opts["snr"] * estimate_noise(data)
         return pick_nmrglue(data, pthres, opts["nthres"], table=False)
+    from .io import direct_axis
+    direct = direct_axis(dic, data)
     box, excluded = None, ()
     if region is not None or exclude is not None:
         from .io import labels_from_dic
@@ -175,7 +184,9 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
     peaks = find_peaks(data, pthres=pthres, nthres=nthres, snr=snr, method=method,
                        score_threshold=score_threshold, tile=tile, overlap=overlap,
                        batch_size=batch_size, device=device, model=model, engine=engine,
-                       progress=progress, region=box, exclude=excluded, _stacklevel=3)
+                       progress=progress, region=box, exclude=excluded, multiplets=multiplets,
+                       direct_axis=direct, hz_per_point=abs(uc[direct].hz(1.0) - uc[direct].hz(0.0)),
+                       _stacklevel=3)
     if fit:
         from .fit import fit_table
         return fit_table(peaks, data, uc, shape=lineshape, as_frame=as_frame)
@@ -184,7 +195,8 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
 
 def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="maskrcnn",
                score_threshold=None, tile=None, overlap=None, batch_size=8, device="cpu",
-               model=None, engine=None, progress=None, region=None, exclude=(), _stacklevel=2):
+               model=None, engine=None, progress=None, region=None, exclude=(),
+               multiplets="merge", hz_per_point=None, direct_axis=1, _stacklevel=2):
     """Pick the peaks of a 2D spectrum in points: the core of :func:`pick`.
 
     validate -> noise (estimated once, unless given) -> the network
@@ -207,6 +219,13 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
         whole spectrum's.
     exclude : sequence of point boxes, optional
         Drop peaks whose centre lies inside any of them.
+    multiplets : {'merge', 'keep'}
+        As for :func:`pick`.
+    hz_per_point : float, optional
+        Hz per point of the direct axis (``|uc.hz(1) - uc.hz(0)|``); without it
+        no multiplets are grouped.
+    direct_axis : int
+        The direct (acquisition) axis: 1, or 0 in a transposed file.
 
     Returns
     -------
@@ -226,6 +245,9 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
                           batch_size)
     pthres, nthres, score_threshold = opts["pthres"], opts["nthres"], opts["score_threshold"]
     noise = check_number(noise, "noise", low=0, allow_none=True)
+    from .rules import MULTIPLET_MODES
+    check_choice(multiplets, "multiplets", MULTIPLET_MODES)
+    hz_per_point = check_number(hz_per_point, "hz_per_point", low=0, allow_none=True)
     if is_constant(data):
         _warn_constant(data, _stacklevel + 1)
         return Peaks.from_records(empty_table(), data, method=method, noise=noise, pthres=pthres,
@@ -245,7 +267,8 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
     picker = as_picker(model, device, engine or DEFAULT_ENGINE)
     peaks = picker.detect(data, noise, pthres, nthres, score_threshold=score_threshold, tile=tile,
                           overlap=overlap, batch_size=batch_size, progress=progress,
-                          within=region)
+                          within=region, multiplets=multiplets, hz_per_point=hz_per_point,
+                          direct_axis=int(direct_axis))
     return _in_region(peaks, region, exclude)
 
 

@@ -44,7 +44,7 @@ MIRROR_K = 2.0
 #: ... and this many times the artefact level (robust sd) along the parent's row/column.
 LINE_K = 5.0
 #: The lines of a multiplet peak within this many FWHH of one indirect position.
-ROW_TOL = 0.3
+ROW_TOL = 0.15
 #: Height ratio allowed between the two lines of a symmetric pair (roof effect, overlap).
 ROOF = 2.0
 #: The lines of a multiplet are at least this fraction of its highest (q: 1/3, roofing: x 1/2).
@@ -405,7 +405,7 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
         sgn = np.sign(height[i]) or 1.0
         yi, xi = centre[i]
         lw = max(float(fwhh[i, 1]), 1.0)
-        jhi = jhi0 + 0.5 * lw     # overlapping lines push their maxima apart
+        jhi = jhi0 + 0.25 * lw    # overlapping lines push their maxima apart
         iy = int(np.clip(np.rint(yi), 0, data.shape[0] - 1))
         prof = sgn * np.asarray(data[iy], np.float64)
         reach = (max_lines - 1) * jhi + lw

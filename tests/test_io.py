@@ -310,8 +310,8 @@ def test_write_tab_nmrglue_reads_it(tmp_path):
     comments, formats, tab = ng.pipe.read_table(out)
     assert list(tab.dtype.names) == ["INDEX", "X_AXIS", "Y_AXIS", "X_PPM", "Y_PPM", "X_HZ",
                                      "Y_HZ", "XW", "YW", "XW_HZ", "YW_HZ", "HEIGHT", "VOL",
-                                     "CLUSTID", "SCORE"]
-    assert len(formats) == 15
+                                     "CLUSTID", "SCORE", "J_HZ", "N_LINES"]
+    assert len(formats) == 17
     assert any(c.startswith("REMARK") for c in comments)
     assert any(c.startswith("DATA  X_AXIS 1H") for c in comments)
     np.testing.assert_allclose(tab["X_AXIS"], peaks.X_AXIS + 1, atol=1e-3)   # 1-based
