@@ -114,7 +114,8 @@ def monotone(data, factors):
     the result is on a point of the original grid (the property that matters
     for picking; a cubic spline overshoots next to lines a point or two wide
     and makes new maxima, as does band-limited interpolation of data that were
-    not zero-filled).
+    not zero-filled). (A point that is a maximum along both axes but not among
+    its diagonal neighbours stays one.)
 
     Parameters
     ----------
@@ -216,9 +217,14 @@ def zero_fill(data, factors):
     return out.astype(np.float32)
 
 
-def local_maxima(data, level):
-    """Strict local maxima of a 2D array (3x3 neighbourhood) above ``level``: (k, 2) indices."""
+def local_maxima(data, level, cross=False):
+    """Local maxima of a 2D array above ``level``: (k, 2) indices.
+
+    A maximum is no lower than its 8 neighbours, or with ``cross`` its 4
+    neighbours along the axes (what a resampling axis by axis can keep).
+    """
     from scipy.ndimage import maximum_filter
     d = np.asarray(data, np.float64)
-    mx = maximum_filter(d, size=3, mode="nearest")
+    fp = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool) if cross else np.ones((3, 3), bool)
+    mx = maximum_filter(d, footprint=fp, mode="nearest")
     return np.argwhere((d == mx) & (d > level))
