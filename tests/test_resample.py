@@ -45,9 +45,7 @@ def test_zero_fill_keeps_points_and_interpolates_a_zero_filled_line():
     assert np.max(np.abs(z[inner] - fine[: 4 * (n - 1) + 1][inner])) < 0.02 * np.max(fine)
 
 
-def test_resample_is_monotone_and_factors_ignore_the_sign_request():
+def test_resample_is_monotone():
     d = sharp_spectrum(2)
-    f = rs.choose_factors(d, 1.0)
-    assert np.array_equal(f, rs.choose_factors(d, 1.0, signed=True))
     assert np.array_equal(rs.resample(d, (2.0, 3.0)), rs.monotone(d, (2.0, 3.0)))
     assert rs.resample(d, (1.0, 1.0)) is d
