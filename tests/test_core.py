@@ -35,8 +35,10 @@ def test_two_score_thresholds_on_one_shared_picker(shipped_model):
     before = _network_settings(picker)
     data = gaussian_spectrum((128, 256), TRUTH, seed=3)
     noise = nmrpick_ml._noise.estimate_noise(data)
-    lo = picker.detect(data, noise, 3 * noise, score_threshold=0.05)
-    hi = picker.detect(data, noise, 3 * noise, score_threshold=0.9)
+    # rules=False: the rule steps merge and drop picks by their neighbours, so with them the
+    # strict pick need not be the loose one cut at 0.9
+    lo = picker.detect(data, noise, 3 * noise, score_threshold=0.05, rules=False)
+    hi = picker.detect(data, noise, 3 * noise, score_threshold=0.9, rules=False)
     assert _network_settings(picker) == before
     # the network's own floor is what the shipped model built it with
     assert before["score_thresh"] == 0.05 and before["min_size"] == (128,)
@@ -73,7 +75,9 @@ def test_peaks_table_and_selection():
     t = found.to_table(uc)
     assert t.dtype == PEAK_DTYPE and list(t.HEIGHT) == list(found.height)
     np.testing.assert_allclose(t.Y_PPM, uc[0].ppm(found.centre[:, 0]))
-    np.testing.assert_array_equal(nmrpick_ml.pick({}, data, uc, method="nmrglue", nthres=-10.0), t)
+    again = nmrpick_ml.pick({}, data, uc, method="nmrglue", nthres=-10.0)
+    for name in PEAK_DTYPE.names:     # field by field: J_HZ is NaN (no multiplet), NaN == NaN here
+        np.testing.assert_array_equal(again[name], t[name])
     neg = found.select(found.sign < 0)
     assert len(neg) == 1 and neg.noise == found.noise and neg.height[0] < 0
 
