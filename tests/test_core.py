@@ -55,7 +55,8 @@ def test_two_score_thresholds_on_one_shared_picker(shipped_model):
             assert np.min(np.hypot(p.centre[:, 0] - cy, p.centre[:, 1] - cx)) < 1.0, (cy, cx)
     # concurrent callers with different floors get what each gets alone
     with ThreadPoolExecutor(2) as ex:
-        a, b = ex.map(lambda s: picker.detect(data, noise, 3 * noise, score_threshold=s),
+        a, b = ex.map(lambda s: picker.detect(data, noise, 3 * noise, score_threshold=s,
+                                              rules=False),
                       (0.05, 0.9))
     np.testing.assert_array_equal(a.centre, lo.centre)
     np.testing.assert_array_equal(b.centre, hi.centre)
