@@ -11,6 +11,7 @@ imported inside the commands, and torch never here.
 """
 
 import json
+import math
 import os
 import sys
 import time
@@ -20,11 +21,15 @@ from pathlib import Path
 import click
 
 from . import _defaults as D
-from ._errors import NmrpickError
+from ._errors import NmrpickError, printable
 from ._version import __version__
 
 #: Exit status: success, internal error (a bug: traceback), bad input or usage.
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+#: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
+#: Largest --tile: the network's memory grows with its square (100000 would ask 112 GiB).
+MAX_TILE = 1024
 
 # kept in step with nmrpick_ml.picking.METHODS and nmrpick_ml.io.TABLE_FORMATS
 # (a test checks it) so that --help need not import numpy/nmrglue
@@ -36,6 +41,16 @@ PROGRESS_MIN_TILES = 30
 # click >= 8.2 raises this for a bare `nmrpick-ml`; older click exits in the parser
 _NoArgsIsHelpError = getattr(click.exceptions, "NoArgsIsHelpError", ())
 _FORMATS = ("tab", "list", "csv", "nef")
+
+
+class _FiniteRange(click.FloatRange):
+    """click's FloatRange that also refuses nan and inf (which compare False to any bound)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
 
 
 class PickGroup(click.Group):
@@ -73,15 +88,28 @@ class PickGroup(click.Group):
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
             sys.exit(EXIT_BAD_INPUT)
         except click.ClickException as exc:               # usage errors, bad options
-            click.echo(f"Error: {exc.format_message()}", err=True)
+            _error(exc.format_message())
             sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
         except NmrpickError as exc:                       # bad input, from the API
-            click.echo(f"Error: {exc}", err=True)
+            _error(exc)
             sys.exit(EXIT_BAD_INPUT)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(EXIT_INTERNAL)
+        except MemoryError:
+            _error("out of memory: the spectrum (or --tile) is too large for this machine")
+            sys.exit(EXIT_BAD_INPUT)
+        except (click.Abort, KeyboardInterrupt):         # Ctrl-C: files were cleaned up
+            _error("interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:                           # `nmrpick-ml ... -o - | head`
+            sys.exit(EXIT_BAD_INPUT)
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+def _error(message):
+    """One ``Error: ...`` line on stderr (file names escaped: one line, always encodable)."""
+    try:
+        click.echo(f"Error: {printable(message)}", err=True)
+    except (OSError, ValueError):      # stderr closed
+        pass
 
 
 _MAIN_HELP = """Pick the peaks of 2D NMR spectra.
@@ -210,13 +238,13 @@ coloured by SCORE (one input).
               help="Table format; default from the -o extension (tab for a folder).")
 @click.option("--method", type=click.Choice(_METHODS), default=DEFAULT_METHOD, show_default=True,
               help="Picker: nmrglue's threshold picker, or the Mask R-CNN.")
-@click.option("--snr", type=click.FloatRange(min=0, min_open=True),
+@click.option("--snr", type=_FiniteRange(min=0, min_open=True),
               help=f"Threshold as a multiple of the noise [default: {D.DEFAULT_SNR:g} for "
                    f"nmrglue, {D.MODEL_SNR:g} for maskrcnn (a floor: the network decides)].")
-@click.option("--threshold", type=click.FloatRange(min=0, min_open=True),
+@click.option("--threshold", type=_FiniteRange(min=0, min_open=True),
               help="Absolute threshold in data units (overrides --snr).")
 @click.option("--negative", is_flag=True, help="Also pick negative peaks (below -threshold).")
-@click.option("--score-threshold", type=click.FloatRange(0, 1),
+@click.option("--score-threshold", type=_FiniteRange(0, 1),
               help="Mask R-CNN: drop peaks scoring below this (0..1) [default: "
                    f"{D.model_score_threshold():g}, the shipped model's own].")
 @click.option("--region", metavar="RANGES",
@@ -230,7 +258,7 @@ coloured by SCORE (one input).
 @click.option("--plane", type=click.IntRange(min=0), help="Plane of a 3-D file (0-based).")
 @click.option("--axes", metavar="JSON", help="Sidecar axes JSON of a .npy input.")
 @click.option("--model", metavar="PATH", help="Mask R-CNN weights (default: the shipped ones).")
-@click.option("--tile", type=click.IntRange(min=8), default=D.DEFAULT_TILE, show_default=True,
+@click.option("--tile", type=click.IntRange(min=8, max=MAX_TILE), default=D.DEFAULT_TILE, show_default=True,
               help="Mask R-CNN tile size, points.")
 @click.option("--overlap", type=click.IntRange(min=0), help=f"Mask R-CNN tile overlap, points [default: {D.DEFAULT_OVERLAP}].")
 @click.option("--engine", type=click.Choice(("onnx", "torch")), default="onnx", show_default=True,
@@ -240,7 +268,7 @@ coloured by SCORE (one input).
 @click.option("--json-summary", metavar="FILE", help="Write a machine-readable summary (JSON).")
 @click.option("--plot", metavar="FILE",
               help="Write a picture of the spectrum and its picks (.png, .pdf, .svg; one input).")
-@click.option("--contour-start", type=click.FloatRange(min=0, min_open=True),
+@click.option("--contour-start", type=_FiniteRange(min=0, min_open=True),
               default=D.CONTOUR_START, show_default=True, metavar="X",
               help="--plot: lowest contour, in noise units.")
 @click.option("--fit", "fit", is_flag=True,
@@ -261,21 +289,21 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
                  region, exclude, plane, axes, model, tile, overlap, engine, device, json_summary,
                  plot, contour_start, fit, lineshape, jobs, quiet, verbose, multiplets):
     """Pick the peaks of each SPECTRUM and write a table to -o."""
+    from .files import transaction
     from .io import check_output_path
     verbosity = _verbosity(ctx, quiet, verbose)
     _refuse_unused(ctx, method, plot)
     if not fit and _given(ctx, "lineshape"):
         raise click.UsageError("--lineshape is used by --fit only; add --fit or drop it")
     jobs_list = _plan(spectra, output, fmt)
-    if json_summary:
-        check_output_path(json_summary, inputs=spectra)
+    if plot and len(jobs_list) > 1:
+        raise NmrpickError(f"--plot draws one spectrum; got {len(jobs_list)} inputs")
+    _check_outputs(jobs_list, json_summary, plot, axes)
+    if json_summary:                      # every output location, before any work
+        check_output_path(json_summary, what="--json-summary")
     if plot:
-        if len(jobs_list) > 1:
-            raise NmrpickError(f"--plot draws one spectrum; got {len(jobs_list)} inputs")
         from ._plot import check_plot_path
-        check_plot_path(plot, inputs=spectra)
-        if os.path.realpath(plot) in {os.path.realpath(p) for p in (output, json_summary) if p}:
-            raise NmrpickError(f"{plot}: --plot must not be the table or summary file")
+        check_plot_path(plot)
     opts = dict(method=method, snr=snr, threshold=threshold, negative=negative,
                 score_threshold=score_threshold, region=region, exclude=list(exclude),
                 plane=plane, axes=axes, model=model, tile=tile,
@@ -284,28 +312,113 @@ def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, sc
                 progress=verbosity >= 0 and _is_terminal(sys.stderr), multiplets=multiplets)
     if len(jobs_list) == 1:
         inp, out, f = jobs_list[0]
-        results = [_run_one(inp, out, f, opts, raise_errors=True)]
-    elif jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        ctx_mp = multiprocessing.get_context("spawn")   # safe with threaded torch/BLAS
-        opts["progress"] = False                        # bars of parallel workers would mix
-        with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=ctx_mp) as ex:
-            futures = [ex.submit(_run_one, i, o, f, opts) for i, o, f in jobs_list]
-            results = [fu.result() for fu in futures]
+        with transaction():               # table, plot and summary together, or none
+            results = [_run_one(inp, out, f, opts, raise_errors=True)]
+            if json_summary:
+                _write_summary(json_summary, results[0])
     else:
-        results = [_run_one(i, o, f, opts) for i, o, f in jobs_list]
+        results = _run_batch(jobs_list, opts, jobs)
     for r in results:
         _report(r, verbosity)
     failed = [r for r in results if "error" in r]
-    if json_summary and len(failed) < len(results):
-        from .files import atomic_write_text
-        payload = results[0] if len(results) == 1 else {
-            "nmrpick_ml_version": __version__, "n_files": len(results),
-            "n_failed": len(failed), "files": results}
-        text = json.dumps(payload, indent=2) + "\n"
-        atomic_write_text(json_summary, text)
+    if len(results) > 1:
+        if json_summary:                  # also when some failed: it lists which
+            _write_summary(json_summary, {
+                "nmrpick_ml_version": __version__, "n_files": len(results),
+                "n_failed": len(failed), "failed": [r["input"] for r in failed],
+                "files": results})
+        if failed:
+            click.echo(f"{len(failed)} of {len(results)} inputs failed: "
+                       + ", ".join(printable(r["input"]) for r in failed), err=True)
     return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _write_summary(path, payload):
+    """The --json-summary file: strict JSON (a NaN or Inf number becomes null)."""
+    from .files import atomic_write_text
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, str):
+            return printable(v)
+        return v
+    atomic_write_text(path, json.dumps(clean(payload), indent=2, allow_nan=False) + "\n")
+
+
+def _run_batch(jobs_list, opts, jobs):
+    """Run several inputs (``jobs`` processes); each failure is its own result."""
+    if jobs == 1:
+        return [_run_one(i, o, f, opts) for i, o, f in jobs_list]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from .files import cleanup_on_signals
+    ctx_mp = multiprocessing.get_context("spawn")   # safe with threaded torch/BLAS
+    opts = dict(opts, progress=False)               # bars of parallel workers would mix
+    ex = ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=ctx_mp)
+    try:
+        with cleanup_on_signals():                 # SIGTERM here stops the workers too
+            futures = [ex.submit(_run_one, i, o, f, opts) for i, o, f in jobs_list]
+            results = []
+            for (inp, _, _), fu in zip(jobs_list, futures):
+                try:
+                    results.append(fu.result())
+                except Exception as exc:          # noqa: BLE001 - a worker died (killed, OOM)
+                    results.append({"input": str(inp), "error": f"{inp}: the worker process "
+                                    f"failed ({type(exc).__name__}: {exc})"})
+    except BaseException:
+        for proc in list(getattr(ex, "_processes", {}).values()):
+            proc.terminate()              # a worker cleans its own temporary file up
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    ex.shutdown()
+    return results
+
+
+def _file_id(path):
+    """What names one file: ``-``, else the real path and the (device, inode) if it exists."""
+    if path == "-":
+        return {"-"}
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+        return {real, (st.st_dev, st.st_ino)}
+    except OSError:
+        return {real}
+
+
+def _check_outputs(plan, json_summary, plot, axes):
+    """Refuse, before any work, two outputs on one path and an output that is a file
+    some input reads (its sidecar JSON or Bruker parameter files included)."""
+    from .io import input_files
+    outputs = [(o, "-o") for _, o, _ in plan]
+    outputs += [(p, opt) for p, opt in ((json_summary, "--json-summary"), (plot, "--plot")) if p]
+    seen = {}
+    for out, what in outputs:
+        for key in _file_id(out):
+            if key in seen:
+                other, what_b = seen[key]
+                raise NmrpickError(f"{out}: {what_b} and {what} name the same file ({other}); "
+                                   "give each output its own name")
+            seen[key] = (out, what)
+    read = set()
+    for s, _, _ in plan:
+        try:
+            for f in input_files(s, axes):
+                read |= _file_id(f)
+        except NmrpickError:
+            if len(plan) == 1:
+                raise
+            # this input fails alone when it is run
+    for out, what in outputs:
+        if out != "-" and _file_id(out) & read:
+            raise NmrpickError(f"{out}: output path is the input"
+                               + ("" if what == "-o" else f" (given as {what})")
+                               + "; choose another name")
 
 
 #: Options that only the Mask R-CNN uses, and why the threshold picker has no use for them.
@@ -438,6 +551,11 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
             if raise_errors:
                 raise
             return {"input": str(inp), "error": str(exc)}
+        except Exception as exc:          # noqa: BLE001 - in a batch, one bug fails one file
+            if raise_errors:
+                raise
+            return {"input": str(inp), "error": f"{inp}: internal error ({type(exc).__name__}: "
+                                                f"{exc}); please report it"}
     factors = found.factors
     return {
         "input": str(inp), "output": str(out), "format": fmt, "n_peaks": int(len(peaks)),
@@ -470,16 +588,17 @@ def _warn_negative(data, noise, box):
 
 def _report(r, verbosity):
     if "error" in r:
-        click.echo(f"Error: {r['error']}", err=True)
+        _error(r["error"])
         return
     if verbosity < 0:
         return
+    name = printable(r["input"])
     for w in r["warnings"]:
-        click.echo(f"Warning: {r['input']}: {w}", err=True)
+        click.echo(f"Warning: {name}: {printable(w)}", err=True)
     if verbosity >= 1:
         lims = ", ".join(f"{lab} {a:.3f}..{b:.3f} ppm"
                          for lab, (a, b) in zip(r["labels"], r["ppm_limits"]))
-        click.echo(f"{r['input']}: {r['input_format']} {tuple(r['shape'])}, {lims}", err=True)
+        click.echo(f"{name}: {r['input_format']} {tuple(r['shape'])}, {lims}", err=True)
     ratio = r["threshold"] / r["noise"] if r["noise"] else float("nan")
     model = ""
     if r.get("model_version") is not None:
@@ -488,10 +607,11 @@ def _report(r, verbosity):
                  f"{fy:.3g} x {fx:.3g}, score >= {r['score_threshold']:.3g}")
     elif r.get("score_threshold") is not None:
         model = f", score >= {r['score_threshold']:.3g}"
-    plot = f" (plot {r['plot']})" if r.get("plot") else ""
-    click.echo(f"{r['input']}: {r['n_peaks']} peaks, noise {r['noise']:.3g}, threshold "
+    plot = f" (plot {printable(r['plot'])})" if r.get("plot") else ""
+    out = "standard output" if r["output"] == "-" else printable(r["output"])
+    click.echo(f"{name}: {r['n_peaks']} peaks, noise {r['noise']:.3g}, threshold "
                f"{r['threshold']:.3g} ({ratio:.1f} x noise){model}, {r['time_s']:.2f} s -> "
-               f"{r['output']}{plot}", err=True)
+               f"{out}{plot}", err=True)
 
 
 def _is_terminal(stream):

@@ -40,7 +40,8 @@ import threading
 
 from ._errors import NmrpickError
 
-__all__ = ["STDOUT", "atomic_write", "atomic_write_text", "transaction", "check_target", "is_write_through"]
+__all__ = ["STDOUT", "atomic_write", "atomic_write_text", "transaction", "cleanup_on_signals",
+           "check_target", "is_write_through"]
 
 #: The path that means standard output.
 STDOUT = "-"
@@ -207,10 +208,12 @@ def _raise_signalled(signum, frame):
 
 
 @contextlib.contextmanager
-def _cleanup_on_signals():
-    """While inside, SIGTERM/SIGHUP raise :class:`_Signalled` (when their handler is
-    the default one and this is the main thread); the outermost block re-sends
-    the signal after the cleanup, so the process ends as it would have."""
+def cleanup_on_signals():
+    """While inside, SIGTERM/SIGHUP raise an exception (when their handler is the
+    default one and this is the main thread), so that ``except``/``finally``
+    blocks clean up; the outermost block then re-sends the signal, so the
+    process ends as it would have. :func:`atomic_write` and :func:`transaction`
+    use it; a caller waiting on worker processes can too (to stop them)."""
     depth = getattr(_state, "depth", 0)
     installed = {}
     if depth == 0 and threading.current_thread() is threading.main_thread():
@@ -381,7 +384,7 @@ def atomic_write(path, write_fn):
     >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
     ('hello\\n', ['a.txt'])
     """
-    with _cleanup_on_signals():
+    with cleanup_on_signals():
         record = _stage(path, write_fn)
         staged = getattr(_state, "staged", None)
         if staged is not None:                        # inside transaction(): commit later
@@ -427,7 +430,7 @@ def transaction():
     if getattr(_state, "staged", None) is not None:
         yield
         return
-    with _cleanup_on_signals():
+    with cleanup_on_signals():
         _state.staged = staged = []
         try:
             yield

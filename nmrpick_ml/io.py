@@ -23,6 +23,7 @@ All unit conversions are nmrglue's own (``make_uc``, ``guess_udic``,
 ``uc_from_udic``). Nothing here imports torch.
 """
 
+import dataclasses
 import datetime
 import json
 import os
@@ -37,12 +38,12 @@ from pathlib import Path
 import numpy as np
 import nmrglue as ng
 
-from ._errors import NmrpickError
+from ._errors import NmrpickError, printable
 from .files import STDOUT, atomic_write, atomic_write_text, check_target
 from ._validate import PEAK_DTYPE, as_peak_records, check_number
 from ._version import __version__
 
-__all__ = ["Spectrum", "read_spectrum", "write_table", "read_table", "uc_from_dic",
+__all__ = ["Spectrum", "read_spectrum", "input_files", "write_table", "read_table", "uc_from_dic",
            "TABLE_FORMATS", "direct_axis", "spectrum_name", "labels_from_dic"]
 
 #: Output formats by file extension.
@@ -84,6 +85,8 @@ class Spectrum:
         The array axis of the direct (acquisition) dimension, from the header:
         1 (the last axis) except for a transposed NMRPipe file
         (``FDTRANSPOSED 1``), where it is 0. See :func:`direct_axis`.
+    files : tuple of str
+        Every file that was read (real paths; see :func:`input_files`).
     """
 
     dic: dict
@@ -96,6 +99,7 @@ class Spectrum:
     path: str
     plane: int = None
     direct_axis: int = 1
+    files: tuple = ()
 
     @property
     def shape(self):
@@ -174,11 +178,59 @@ def read_spectrum(path, plane=None, *, axes=None):
     kind, target = _detect(p)
     reader = {"pipe": _read_pipe, "ucsf": _read_ucsf, "bruker": _read_bruker,
               "npy": _read_npy}[kind]
+    # Whatever a hostile or damaged file makes nmrglue or numpy raise is one
+    # NmrpickError naming the file: the checks below give the clear messages,
+    # this is the net under them.
+    try:
+        if kind == "npy":
+            dic, data, info = reader(target, axes)
+        else:
+            dic, data, info = reader(target)
+        spec = _to_spectrum(kind, target, dic, data, info, plane)
+    except NmrpickError:
+        raise
+    except MemoryError:
+        raise NmrpickError(f"{target}: the {_FORMAT_NAMES[kind]} header asks for more memory "
+                           "than there is (corrupt, or too large to pick)") from None
+    except (ArithmeticError, LookupError, ValueError, TypeError, AttributeError, OSError,
+            EOFError, struct.error, RecursionError) as exc:
+        raise NmrpickError(f"{target}: corrupt or truncated {_FORMAT_NAMES[kind]} file "
+                           f"({type(exc).__name__}: {exc})") from None
+    return dataclasses.replace(spec, files=_files_of(kind, target, axes))
+
+
+#: Format names for messages.
+_FORMAT_NAMES = {"pipe": "NMRPipe", "ucsf": "UCSF", "bruker": "Bruker", "npy": ".npy"}
+#: Bruker parameter files next to the data (pdata/N) and in the experiment folder.
+_BRUKER_ACQUS = ("acqus", "acqu2s", "acqu3s", "acqu4s", "acqu", "acqu2", "acqu3", "acqu4")
+
+
+def input_files(path, axes=None):
+    """The files :func:`read_spectrum` reads for ``path`` (real paths, sorted).
+
+    The file itself; a ``.npy`` array's sidecar JSON too; for Bruker the data
+    and ``procs`` files of the ``pdata/N`` folder and the ``acqus`` files of the
+    experiment. An output must be none of them (:func:`check_output_path`).
+
+    Raises
+    ------
+    NmrpickError
+        As :func:`read_spectrum` for a missing or unrecognised input.
+    """
+    kind, target = _detect(Path(os.fspath(path)))
+    return _files_of(kind, target, axes)
+
+
+def _files_of(kind, target, axes=None):
+    target = Path(target)
     if kind == "npy":
-        dic, data, info = reader(target, axes)
+        files = [target, Path(os.fspath(axes)) if axes is not None else target.with_suffix(".json")]
+    elif kind == "bruker":
+        files = [target / n for n in sorted(_BRUKER_FILES)]
+        files += [target.parent.parent / n for n in _BRUKER_ACQUS]
     else:
-        dic, data, info = reader(target)
-    return _to_spectrum(kind, target, dic, data, info, plane)
+        files = [target]
+    return tuple(sorted({os.path.realpath(f) for f in files}))
 
 
 def _to_spectrum(kind, target, dic, data, info, plane):
@@ -211,13 +263,60 @@ def _to_spectrum(kind, target, dic, data, info, plane):
         raise NmrpickError(
             f"{target}: complex data ({flags}); it must be phased and the imaginary parts "
             "deleted first (NMRPipe: PS then -di)")
+    if 0 in data.shape:
+        raise NmrpickError(f"{target}: empty spectrum (shape {data.shape})")
+    for i, ax in enumerate(info):
+        _check_calibration(target if kind != "npy" else dic.get("sidecar", target), i, ax,
+                           data.shape[i])
+    _check_float32_range(target, data)
     data = np.ascontiguousarray(data, dtype=np.float32)
     return Spectrum(dic=dic, data=data, uc=tuple(ax["uc"] for ax in info),
                     direct_axis=direct_axis(dic, data),
-                    labels=tuple(_nucleus(ax["label"]) for ax in info),
+                    labels=tuple(_label(ax["label"]) for ax in info),
                     obs_mhz=tuple(float(ax["obs"]) for ax in info),
                     sw_hz=tuple(float(ax["sw"]) for ax in info),
                     format=kind, path=str(target), plane=plane)
+
+
+#: Calibration limits: observe frequency (MHz), spectral width (Hz), |ppm| of any point.
+MAX_OBS_MHZ, MAX_SW_HZ, MAX_PPM = 1.0e4, 1.0e8, 1.0e4
+
+
+def _check_calibration(target, i, ax, size):
+    """Refuse a nonsense ppm scale: spectral width or observe frequency not finite
+    and > 0, a reference that is not finite, or a scale beyond +-MAX_PPM."""
+    cal = ax.get("cal")
+    if not cal:
+        return
+    where = f"axis {i} ({ax['label']})"
+    (sw_key, sw), (obs_key, obs), (ref_key, ref) = cal
+    for key, v, top, what in ((sw_key, sw, MAX_SW_HZ, "spectral width, Hz"),
+                              (obs_key, obs, MAX_OBS_MHZ, "observe frequency, MHz")):
+        if not (isinstance(v, (int, float, np.number)) and np.isfinite(v) and 0 < v <= top):
+            raise NmrpickError(f"{target}: {key} ({what}, {where}) must be a finite number "
+                               f"above 0 and at most {top:g}; got {v!r}")
+    if not (isinstance(ref, (int, float, np.number)) and np.isfinite(ref)):
+        raise NmrpickError(f"{target}: {ref_key} (ppm reference, {where}) must be a finite "
+                           f"number; got {ref!r}")
+    with np.errstate(all="ignore"):
+        ends = [float(ax["uc"].ppm(0)), float(ax["uc"].ppm(max(size - 1, 0)))]
+    if not all(np.isfinite(e) and abs(e) <= MAX_PPM for e in ends):
+        raise NmrpickError(f"{target}: {where} would run from {ends[0]:.6g} to {ends[1]:.6g} "
+                           f"ppm ({sw_key}={sw!r}, {obs_key}={obs!r}, {ref_key}={ref!r}); a "
+                           f"ppm scale must stay within +-{MAX_PPM:g} ppm")
+
+
+def _check_float32_range(target, data):
+    """Refuse finite values that do not fit float32 (they would become Inf)."""
+    if data.dtype.kind not in "fiu" or data.dtype.itemsize <= 4 and data.dtype.kind == "f":
+        return
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(data)
+        top = float(np.max(np.abs(data[finite]))) if finite.any() else 0.0
+    limit = float(np.finfo(np.float32).max)
+    if top > limit:
+        raise NmrpickError(f"{target}: values overflow float32 (largest |value| {top:.3g}; "
+                           f"float32 holds up to {limit:.3g}); scale the data down first")
 
 
 def _detect(p):
@@ -313,9 +412,47 @@ def _nmrglue_read(fmt, path, func, *args, **kw):
     return dic, data, [str(w.message) for w in caught]
 
 
-def _axis(uc, label, obs, sw, *, time=False, cplx=False, flag=""):
+def _axis(uc, label, obs, sw, *, time=False, cplx=False, flag="", cal=None):
+    """One axis as a reader describes it; ``cal`` is ``((sw field, value), (obs field,
+    value), (reference field, value))`` in the file's own names, for the checks."""
     return {"uc": uc, "label": label, "obs": obs, "sw": sw, "time": time, "complex": cplx,
-            "flag": flag}
+            "flag": flag, "cal": cal}
+
+
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except PermissionError:
+        raise NmrpickError(f"{path}: permission denied (cannot read the file)") from None
+    except OSError as exc:
+        raise NmrpickError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _header_int(path, fmt, key, value, low, high):
+    """``value`` as an int in ``low..high``, else NmrpickError naming the header field."""
+    ok = isinstance(value, (int, float, np.number)) and np.isfinite(value) and value == int(value)
+    if not ok or not low <= value <= high:
+        raise NmrpickError(f"{path}: corrupt {fmt} header: {key} must be an integer "
+                           f"{low}..{high}; got {value!r}")
+    return int(value)
+
+
+#: Largest size of one axis that any reader accepts (points).
+MAX_POINTS = 2 ** 31 - 1
+
+
+def _check_pipe_header(path, dic):
+    """The NMRPipe header fields that shape the data, before nmrglue uses them (the
+    data are read from the file's bytes, so a size the file lacks fails there)."""
+    nd = _header_int(path, "NMRPipe", "FDDIMCOUNT", dic["FDDIMCOUNT"], 1, 4)
+    for k in range(1, nd + 1):
+        _header_int(path, "NMRPipe", f"FDDIMORDER{k}", dic[f"FDDIMORDER{k}"], 1, 4)
+    for key in ("FDTRANSPOSED", "FDPIPEFLAG", "FDF1QUADFLAG", "FDF2QUADFLAG", "FDF3QUADFLAG",
+                "FDF4QUADFLAG", "FDF1FTFLAG", "FDF2FTFLAG", "FDF3FTFLAG", "FDF4FTFLAG"):
+        _header_int(path, "NMRPipe", key, dic[key], -(2 ** 31), 2 ** 31)
+    for key in ("FDSIZE", "FDSPECNUM", "FDF3SIZE", "FDF4SIZE")[:nd]:
+        _header_int(path, "NMRPipe", key, dic[key], 1, MAX_POINTS)
 
 
 def _read_pipe(path):
@@ -323,7 +460,12 @@ def _read_pipe(path):
     if size < _PIPE_HEADER_BYTES:
         raise NmrpickError(f"{path}: truncated NMRPipe file ({size} bytes, shorter than "
                            f"its {_PIPE_HEADER_BYTES}-byte header)")
-    dic, data, warn = _nmrglue_read("NMRPipe", path, ng.pipe.read, str(path))
+    # Read the exact file: given a name, nmrglue takes a '%' in it for a plane template
+    # (hsqc_%d.ft2 reads hsqc_1.ft2); given the bytes it reads those bytes.
+    raw = _read_bytes(path)
+    _check_pipe_header(path, ng.pipe.fdata2dic(ng.pipe.get_fdata(raw)))
+    dic, data, warn = _nmrglue_read("NMRPipe", path, ng.pipe.read, raw)
+    del raw
     ndim_file = int(dic["FDDIMCOUNT"])
     # nmrglue reads a single plane of a 3D/4D set (no stream flag) as 2-D
     expect = ndim_file if (ndim_file <= 2 or dic["FDPIPEFLAG"] != 0) else 2
@@ -342,7 +484,8 @@ def _read_pipe(path):
             ng.pipe.make_uc(dic, data, dim=i), u["label"], u["obs"], u["sw"],
             time=bool(u["time"]), cplx=bool(u["complex"]),
             flag=f"{fn}FTFLAG={dic[fn + 'FTFLAG']:g}" if u["time"]
-            else f"{fn}QUADFLAG={dic[fn + 'QUADFLAG']:g}"))
+            else f"{fn}QUADFLAG={dic[fn + 'QUADFLAG']:g}",
+            cal=tuple((fn + k, float(dic[fn + k])) for k in ("SW", "OBS", "ORIG"))))
     return dic, data, info
 
 
@@ -360,6 +503,7 @@ def _read_ucsf(path):
                 f"its {need}-byte header ({_UCSF_HEADER_BYTES} + {_UCSF_AXIS_BYTES} per axis "
                 f"x {naxis} axes)")
         raise NmrpickError(f"{path}: truncated UCSF file ({size} bytes, shorter than {what})")
+    _check_ucsf_header(path, size)
     dic, data, warn = _nmrglue_read("UCSF", path, ng.sparky.read, str(path))
     expect = tuple(int(dic["w%d" % (i + 1)]["npoints"]) for i in range(int(dic["naxis"])))
     if data.shape != expect:
@@ -367,8 +511,34 @@ def _read_ucsf(path):
                            f"{expect}, read {data.shape})")
     udic = ng.sparky.guess_udic(dic, data)
     info = [_axis(ng.sparky.make_uc(dic, data, dim=i), udic[i]["label"], udic[i]["obs"],
-                  udic[i]["sw"]) for i in range(data.ndim)]
+                  udic[i]["sw"], cal=tuple((f"w{i + 1}.{k}", float(dic[f"w{i + 1}"][k]))
+                                           for k in ("spectral_width", "spectrometer_freq",
+                                                     "xmtr_freq")))
+            for i in range(data.ndim)]
     return dic, data, info
+
+
+def _check_ucsf_header(path, size):
+    """UCSF header fields that shape the data, before nmrglue uses them: the number
+    of components (2 = complex), points and tile sizes, and the file size they need."""
+    with open(path, "rb") as f:
+        head = f.read(_UCSF_HEADER_BYTES)
+        naxis, ncomp = head[10], head[11]
+        if not 1 <= naxis <= 4:
+            raise NmrpickError(f"{path}: corrupt UCSF header: naxis must be 1..4; got {naxis}")
+        if ncomp != 1:
+            raise NmrpickError(f"{path}: complex or multi-component UCSF data (ncomponents "
+                               f"{ncomp}); nmrpick-ml reads real spectra (ncomponents 1)")
+        need = 4
+        for i in range(naxis):
+            npoints, _, bsize = struct.unpack(">8x3I", f.read(_UCSF_AXIS_BYTES)[:20])
+            _header_int(path, "UCSF", f"w{i + 1}.npoints", npoints, 1, MAX_POINTS)
+            _header_int(path, "UCSF", f"w{i + 1}.bsize (tile size)", bsize, 1, npoints)
+            need *= -(-npoints // bsize) * bsize
+    have = size - _UCSF_HEADER_BYTES - _UCSF_AXIS_BYTES * naxis
+    if have < need:
+        raise NmrpickError(f"{path}: corrupt or truncated UCSF file (its header describes {need} bytes "
+                           f"of data, the file holds {have})")
 
 
 def _bruker_strip_fake(dic, ndim):
@@ -398,7 +568,45 @@ def _bruker_udic(dic, data, path):
         return ng.bruker.guess_udic(dic, data, strip_fake=_bruker_strip_fake(dic, ndim))
 
 
+def _bruker_proc_names(ndim):
+    """procs file of each array axis: the last axis is ``procs``, then proc2s, proc3s."""
+    return ["procs" if b == 0 else "proc%ds" % (b + 1) for b in range(ndim)][::-1]
+
+
+def _check_bruker_procs(path):
+    """procs fields that shape and scale the data, and the data file's size, before
+    nmrglue reads the data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dic = ng.bruker.read_procs_file(str(path))
+    data_file = next(n for n in _BRUKER_DATA if (path / n).is_file())
+    ndim = _BRUKER_DATA[data_file]
+    points = 1
+    for proc in _bruker_proc_names(ndim):
+        if proc not in dic:
+            raise NmrpickError(f"{path}: Bruker {data_file} without its {proc} file")
+        par = dic[proc]
+        if "SI" in par:
+            points *= _header_int(path, "Bruker", f"{proc} SI", par["SI"], 1, MAX_POINTS)
+        if "XDIM" in par:
+            _header_int(path, "Bruker", f"{proc} XDIM", par["XDIM"], 1, MAX_POINTS)
+    procs = dic["procs"]
+    for key, allowed in (("BYTORDP", (0, 1)), ("DTYPP", (0, 2))):
+        if key in procs and procs[key] not in allowed:
+            raise NmrpickError(f"{path}: corrupt Bruker procs: {key} must be one of "
+                               f"{', '.join(map(str, allowed))}; got {procs[key]!r}")
+    if "NC_proc" in procs:
+        _header_int(path, "Bruker", "procs NC_proc", procs["NC_proc"], -100, 100)
+    if all("SI" in dic[p] for p in _bruker_proc_names(ndim)):
+        need = points * (8 if procs.get("DTYPP") == 2 else 4)
+        have = os.path.getsize(path / data_file)
+        if have != need:
+            raise NmrpickError(f"{path}: corrupt or truncated Bruker data ({data_file} holds "
+                               f"{have} bytes; the procs SI values need {need})")
+
+
 def _read_bruker(path):
+    _check_bruker_procs(path)
     dic, data, warn = _nmrglue_read("Bruker", path, ng.bruker.read_pdata, str(path),
                                     scale_data=True)
     shape = ng.bruker.guess_shape_and_submatrix_shape(dic)[0]
@@ -409,10 +617,19 @@ def _read_bruker(path):
                            f"{tuple(shape)}, read {data.shape} values)")
     if data.ndim == 1:
         return dic, data, [None]
+    procs = _bruker_proc_names(data.ndim)
+    for i, proc in enumerate(procs):      # before guess_udic divides by them
+        for key in ("SW_p", "SF"):
+            v = dic.get(proc, {}).get(key)
+            if v is not None and not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise NmrpickError(f"{path}: {proc} {key} must be a finite number above 0 "
+                                   f"(axis {i}); got {v!r}")
     udic = _bruker_udic(dic, data, path)
     # processed 2rr/3rrr are real frequency-domain data by definition
     info = [_axis(ng.fileiobase.uc_from_udic(udic, i), udic[i]["label"], udic[i]["obs"],
-                  udic[i]["sw"]) for i in range(data.ndim)]
+                  udic[i]["sw"], cal=tuple((f"{procs[i]} {k}", dic[procs[i]][k])
+                                           for k in ("SW_p", "SF", "OFFSET")))
+            for i in range(data.ndim)]
     return dic, data, info
 
 
@@ -444,9 +661,33 @@ def _npy_udic(axes_meta, shape, where):
     return udic
 
 
+#: Largest sidecar JSON read (bytes).
+MAX_SIDECAR_BYTES = 1 << 20
+
+
+def _check_npy_header(path):
+    """The .npy header (shape, dtype) against the file size, before numpy allocates."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read is None:
+            raise NmrpickError(f"{path}: unsupported .npy format version {version}")
+        shape, _, dtype = read(f)
+        offset = f.tell()
+    if dtype.hasobject or dtype.names is not None or dtype.kind not in "fiuc":
+        raise NmrpickError(f"{path}: .npy array must be numeric; got dtype {dtype}")
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    have = os.path.getsize(path) - offset
+    if have < need:
+        raise NmrpickError(f"{path}: corrupt or truncated .npy file (its header says shape {shape} of "
+                           f"{dtype}, {need} bytes; the file holds {have})")
+
+
 def _read_npy(path, axes=None):
     side = Path(os.fspath(axes)) if axes is not None else path.with_suffix(".json")
     try:
+        _check_npy_header(path)
         data = np.load(path, allow_pickle=False)
     except PermissionError:
         raise NmrpickError(f"{path}: permission denied (cannot read the file)") from None
@@ -457,22 +698,34 @@ def _read_npy(path, axes=None):
     if not side.is_file():
         raise NmrpickError(f"{path}: needs a sidecar JSON of its axes ({side} not found; "
                            "give it with axes= / --axes)")
+    if side.stat().st_size > MAX_SIDECAR_BYTES:
+        raise NmrpickError(f"{side}: axes JSON of {side.stat().st_size} bytes is too large "
+                           f"(at most {MAX_SIDECAR_BYTES})")
     try:
-        meta = json.loads(side.read_text())
-    except (OSError, ValueError) as exc:
-        raise NmrpickError(f"{side}: cannot read the axes JSON ({exc})") from None
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise NmrpickError(f"{side}: cannot read the axes JSON ({why})") from None
     if not isinstance(meta, dict) or "axes" not in meta:
         raise NmrpickError(f"{side}: must be an object with an 'axes' list")
     if data.ndim == 1:
         return meta, data, [None]
     udic = _npy_udic(meta["axes"], data.shape, side)
     info = [_axis(ng.fileiobase.uc_from_udic(udic, i), udic[i]["label"], udic[i]["obs"],
-                  udic[i]["sw"], cplx=np.iscomplexobj(data), flag="complex dtype")
+                  udic[i]["sw"], cplx=np.iscomplexobj(data), flag="complex dtype",
+                  cal=tuple((f"axes[{i}].{k}", meta["axes"][i][k])
+                            for k in ("sw_hz", "obs_mhz", "ref_ppm")))
             for i in range(data.ndim)]
     return dict(meta, sidecar=str(side)), data, info
 
 
 _ISOTOPE = {"H": "1H", "N": "15N", "C": "13C", "P": "31P", "F": "19F", "D": "2H"}
+
+
+def _label(label):
+    """A header's nucleus label, normalised (:func:`_nucleus`), as one printable word
+    (a damaged header's bytes must not break a table line)."""
+    return re.sub(r"\s+", "_", printable(_nucleus(label)).strip()) or "?"
 
 
 def _nucleus(label):
@@ -664,13 +917,10 @@ def table_format(path, fmt=None):
 def _input_paths(spectrum):
     if spectrum is None or not getattr(spectrum, "path", None):
         return set()
-    p = Path(spectrum.path)
-    paths = {p}
-    if spectrum.format == "bruker":
-        paths |= {p / n for n in _BRUKER_FILES}
-    if spectrum.format == "npy" and isinstance(spectrum.dic, dict) and spectrum.dic.get("sidecar"):
-        paths.add(Path(spectrum.dic["sidecar"]))
-    return {os.path.realpath(q) for q in paths}
+    if getattr(spectrum, "files", None):
+        return set(spectrum.files)
+    sidecar = spectrum.dic.get("sidecar") if isinstance(spectrum.dic, dict) else None
+    return set(_files_of(spectrum.format, spectrum.path, sidecar))
 
 
 def check_output_path(path, spectrum=None, inputs=(), what="output"):
@@ -689,7 +939,9 @@ def check_output_path(path, spectrum=None, inputs=(), what="output"):
     for q in inputs:
         given.add(os.path.realpath(os.fspath(q)))
     if _is_one_of(path, given):
-        raise NmrpickError(f"{path}: {what} path is the input; choose another name")
+        raise NmrpickError(f"{path}: output path is the input"
+                           + ("" if what == "output" else f" (given as {what})")
+                           + "; choose another name")
     return Path(os.fspath(path))
 
 
@@ -830,7 +1082,7 @@ def _tab_comments(n, spectrum):
              "height in points; SCORE 0..1; J_HZ, N_LINES: a direct-axis multiplet's J "
              "and lines (-666, 1: a singlet)"]
     if spectrum is not None:
-        lines.append(f"REMARK input {spectrum.path}"
+        lines.append(f"REMARK input {printable(spectrum.path)}"   # a newline would end it
                      + ("" if spectrum.plane is None else f" plane {spectrum.plane}"))
         for name, ax in (("X_AXIS", 1), ("Y_AXIS", 0)):
             size = spectrum.data.shape[ax]

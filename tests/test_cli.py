@@ -236,10 +236,10 @@ def bad_files(tmp_path):
                                     "shorter than its 436-byte header"),
         "UCSF cut in file header": (d / "file_head.ucsf", [], "truncated UCSF file (100 bytes, "
                                     "shorter than its 180-byte file header)"),
-        "Bruker 2rr too short": (bshort, [], "corrupt or truncated Bruker data (procs say shape "
-                                 "(32, 64), read (250,) values)"),
-        "Bruker 2rr too long": (blong, [], "corrupt or truncated Bruker data (procs say shape "
-                                "(32, 64), read (3072,) values)"),
+        "Bruker 2rr too short": (bshort, [], "corrupt or truncated Bruker data (2rr holds 1000 "
+                                 "bytes; the procs SI values need 8192)"),
+        "Bruker 2rr too long": (blong, [], "corrupt or truncated Bruker data (2rr holds 12288 "
+                                "bytes; the procs SI values need 8192)"),
         "1-D data": (one, [], "1-D spectrum"),
         "3-D without plane": (cube, [], "choose a 2-D plane with plane= (--plane), 0..1"),
         "plane out of range": (cube, ["--plane", "2"], "plane 2 is out of range"),
@@ -444,7 +444,7 @@ def test_plot_bad_requests(tmp_path, small_pipe):
     assert_bad_input(run(small_pipe, "-o", out, "--plot", small_pipe), "output path is the input",
                      out)
     assert_bad_input(run(small_pipe, "-o", out, "--plot", tmp_path / "s.png", "--json-summary",
-                         tmp_path / "s.png"), "must not be the table or summary file", out)
+                         tmp_path / "s.png"), "--json-summary and --plot name the same file", out)
     other = tmp_path / "other.ft2"
     other.write_bytes(small_pipe.read_bytes())
     assert_bad_input(run(small_pipe, other, "-o", str(tmp_path) + os.sep, "--plot",
