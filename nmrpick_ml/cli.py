@@ -402,6 +402,9 @@ def _check_outputs(plan, json_summary, plot, axes):
         for key in _file_id(out):
             if key in seen:
                 other, what_b = seen[key]
+                if out == "-":
+                    raise NmrpickError(f"{what_b} and {what} both write to standard output (-); "
+                                       "give one of them a file name")
                 raise NmrpickError(f"{out}: {what_b} and {what} name the same file ({other}); "
                                    "give each output its own name")
             seen[key] = (out, what)
@@ -703,7 +706,7 @@ def simulate_command(output, size, peaks, seed, negative, no_crowding, recipe):
     ext = os.path.splitext(output)[1].lower()
     if ext not in (".ft2", ".ft", ".ucsf", ".dat"):
         raise NmrpickError(f"{output}: OUT must end in .ft2, .ft, .dat (NMRPipe) or .ucsf")
-    check_output_path(output, inputs=[])
+    check_output_path(output, inputs=[], replace_spectra=True)
     sim = simulate(shape=(n0, n1), n_peaks=peaks, seed=seed, negative=negative,
                    crowded=not no_crowding, recipe=PROCESSED if recipe == "processed" else REALISTIC)
     paths = write_spectrum(output, sim)

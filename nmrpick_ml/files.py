@@ -304,7 +304,9 @@ def _stage(path, write_fn):
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
-    name = os.path.basename(target)[:64] if not through else "nmrpick-ml-out"
+    # plain characters only: writers such as nmrglue's read a '%' as a plane template
+    name = re.sub(r"[^\w.-]", "_", os.path.basename(target)[:64]) if not through \
+        else "nmrpick-ml-out"
     tmp = None
     try:
         with _signals_blocked():                     # no signal between create and record
@@ -435,6 +437,9 @@ def transaction():
         try:
             yield
             _state.staged = None
+            # written-through outputs first: they can block (a FIFO) or fail (a full
+            # device) while the regular files still wait in their temporary files
+            staged.sort(key=lambda r: not r[3])
             for i, record in enumerate(staged):
                 try:
                     _commit(record)

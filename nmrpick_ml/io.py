@@ -39,7 +39,7 @@ import numpy as np
 import nmrglue as ng
 
 from ._errors import NmrpickError, printable
-from .files import STDOUT, atomic_write, atomic_write_text, check_target
+from .files import STDOUT, atomic_write, atomic_write_text, check_target, is_write_through
 from ._validate import PEAK_DTYPE, as_peak_records, check_number
 from ._version import __version__
 
@@ -290,11 +290,7 @@ def _check_calibration(target, i, ax, size):
         return
     where = f"axis {i} ({ax['label']})"
     (sw_key, sw), (obs_key, obs), (ref_key, ref) = cal
-    for key, v, top, what in ((sw_key, sw, MAX_SW_HZ, "spectral width, Hz"),
-                              (obs_key, obs, MAX_OBS_MHZ, "observe frequency, MHz")):
-        if not (isinstance(v, (int, float, np.number)) and np.isfinite(v) and 0 < v <= top):
-            raise NmrpickError(f"{target}: {key} ({what}, {where}) must be a finite number "
-                               f"above 0 and at most {top:g}; got {v!r}")
+    _check_sw_obs(target, (sw_key, sw), (obs_key, obs), where)
     if not (isinstance(ref, (int, float, np.number)) and np.isfinite(ref)):
         raise NmrpickError(f"{target}: {ref_key} (ppm reference, {where}) must be a finite "
                            f"number; got {ref!r}")
@@ -304,6 +300,17 @@ def _check_calibration(target, i, ax, size):
         raise NmrpickError(f"{target}: {where} would run from {ends[0]:.6g} to {ends[1]:.6g} "
                            f"ppm ({sw_key}={sw!r}, {obs_key}={obs!r}, {ref_key}={ref!r}); a "
                            f"ppm scale must stay within +-{MAX_PPM:g} ppm")
+
+
+def _check_sw_obs(target, sw, obs, where):
+    """Spectral width and observe frequency, each ``(field name, value)``: finite, > 0
+    and below the limits (a reader calls it before nmrglue divides by them)."""
+    for (key, v), top, what in ((sw, MAX_SW_HZ, "spectral width, Hz"),
+                                (obs, MAX_OBS_MHZ, "observe frequency, MHz")):
+        if not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                and np.isfinite(v) and 0 < v <= top):
+            raise NmrpickError(f"{target}: {key} ({what}, {where}) must be a finite number "
+                               f"above 0 and at most {top:g}; got {v!r}")
 
 
 def _check_float32_range(target, data):
@@ -337,12 +344,9 @@ def _detect(p):
         raise NmrpickError(f"{p}: permission denied (cannot read the file)") from None
     except OSError as exc:
         raise NmrpickError(f"{p}: cannot read ({exc.strerror})") from None
-    if head.startswith(b"\x93NUMPY"):
-        return "npy", p
-    if head.startswith(b"UCSF NMR"):
-        return "ucsf", p
-    if _is_pipe_header(head):
-        return "pipe", p
+    kind = _sniff_head(head)
+    if kind is not None:
+        return kind, p
     if p.name in _BRUKER_DATA and (p.parent / "procs").is_file():
         return _detect_dir(p.parent)
     if p.name in ("fid", "ser") and (p.parent / "acqus").is_file():
@@ -361,6 +365,23 @@ def _detect(p):
                            f"{hint}'s)")
     raise NmrpickError(f"{p}: unknown file format (not NMRPipe, UCSF/Sparky, Bruker "
                        "pdata or .npy)")
+
+
+def _sniff(path):
+    """'npy', 'ucsf' or 'pipe' when the file starts like one, else None."""
+    try:
+        with open(path, "rb") as f:
+            return _sniff_head(f.read(_PIPE_HEADER_BYTES))
+    except OSError:
+        return None
+
+
+def _sniff_head(head):
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"UCSF NMR"):
+        return "ucsf"
+    return "pipe" if _is_pipe_header(head) else None
 
 
 def _is_pipe_header(head):
@@ -531,9 +552,11 @@ def _check_ucsf_header(path, size):
                                f"{ncomp}); nmrpick-ml reads real spectra (ncomponents 1)")
         need = 4
         for i in range(naxis):
-            npoints, _, bsize = struct.unpack(">8x3I", f.read(_UCSF_AXIS_BYTES)[:20])
+            npoints, _, bsize, sf, sw = struct.unpack(">8x3I2f", f.read(_UCSF_AXIS_BYTES)[:28])
             _header_int(path, "UCSF", f"w{i + 1}.npoints", npoints, 1, MAX_POINTS)
             _header_int(path, "UCSF", f"w{i + 1}.bsize (tile size)", bsize, 1, npoints)
+            _check_sw_obs(path, (f"w{i + 1}.spectral_width", sw),
+                          (f"w{i + 1}.spectrometer_freq", sf), f"w{i + 1}")
             need *= -(-npoints // bsize) * bsize
     have = size - _UCSF_HEADER_BYTES - _UCSF_AXIS_BYTES * naxis
     if have < need:
@@ -561,6 +584,8 @@ def _bruker_udic(dic, data, path):
         if missing:
             raise NmrpickError(f"{path}: {proc} lacks {', '.join(missing)}; cannot compute "
                                "the ppm scale")
+        _check_sw_obs(path, (f"{proc} SW_p", dic[proc]["SW_p"]), (f"{proc} SF", dic[proc]["SF"]),
+                      f"array axis {ndim - 1 - b_dim}")   # before guess_udic divides by them
     with warnings.catch_warnings():
         # nmrglue warns when it cannot read the acquisition mode (encoding), which
         # does not matter for processed data; the ppm keys were checked above
@@ -618,12 +643,6 @@ def _read_bruker(path):
     if data.ndim == 1:
         return dic, data, [None]
     procs = _bruker_proc_names(data.ndim)
-    for i, proc in enumerate(procs):      # before guess_udic divides by them
-        for key in ("SW_p", "SF"):
-            v = dic.get(proc, {}).get(key)
-            if v is not None and not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise NmrpickError(f"{path}: {proc} {key} must be a finite number above 0 "
-                                   f"(axis {i}); got {v!r}")
     udic = _bruker_udic(dic, data, path)
     # processed 2rr/3rrr are real frequency-domain data by definition
     info = [_axis(ng.fileiobase.uc_from_udic(udic, i), udic[i]["label"], udic[i]["obs"],
@@ -695,6 +714,8 @@ def _read_npy(path, axes=None):
         raise NmrpickError(f"{path}: corrupt or truncated .npy file ({exc})") from None
     if data.dtype.kind not in "fiuc" or data.dtype.names is not None:
         raise NmrpickError(f"{path}: .npy array must be numeric; got dtype {data.dtype}")
+    if 0 in data.shape:
+        raise NmrpickError(f"{path}: empty spectrum (shape {data.shape})")
     if not side.is_file():
         raise NmrpickError(f"{path}: needs a sidecar JSON of its axes ({side} not found; "
                            "give it with axes= / --axes)")
@@ -898,8 +919,9 @@ def spectrum_name(spectrum):
 # --------------------------------------------------------------------------- #
 
 def table_format(path, fmt=None):
-    """The table format for ``path``: ``fmt`` when given, else from its extension."""
-    if fmt is None and os.fspath(path) == STDOUT:
+    """The table format for ``path``: ``fmt`` when given, else from its extension
+    (``tab`` for standard output and special files without one)."""
+    if fmt is None and not Path(os.fspath(path)).suffix and is_write_through(path):
         return "tab"
     if fmt is not None:
         fmt = str(fmt).lower().lstrip(".")
@@ -923,18 +945,24 @@ def _input_paths(spectrum):
     return set(_files_of(spectrum.format, spectrum.path, sidecar))
 
 
-def check_output_path(path, spectrum=None, inputs=(), what="output"):
+def check_output_path(path, spectrum=None, inputs=(), what="output", replace_spectra=False):
     """Refuse an output path that cannot or must not be written.
 
     Raises :class:`NmrpickError` when :func:`nmrpick_ml.files.check_target`
     refuses it (missing or unwritable folder, a folder, a block device, a name
-    too long), or when the path is one of the input files (every file
+    too long), when the path is one of the input files (every file
     ``spectrum`` was read from, or one of ``inputs``), by name or as the same
-    file. ``-`` (standard output) is accepted.
+    file, or (unless ``replace_spectra``) when it is an existing spectrum
+    (NMRPipe, UCSF or .npy content): a table never replaces a spectrum. ``-``
+    (standard output) is accepted.
     """
-    check_target(path, what)
-    if os.fspath(path) == STDOUT:
-        return path
+    if check_target(path, what):
+        return path                       # stdout or a special file: written through
+    if not replace_spectra and os.path.isfile(path):
+        kind = _sniff(path)
+        if kind is not None:
+            raise NmrpickError(f"{path}: is a spectrum ({_FORMAT_NAMES[kind]}); refusing to "
+                               f"replace it with the {what}; choose another name")
     given = set(_input_paths(spectrum))
     for q in inputs:
         given.add(os.path.realpath(os.fspath(q)))
