@@ -12,7 +12,8 @@ import re
 from importlib import resources
 
 __all__ = ["DEFAULT_METHOD", "DEFAULT_SNR", "MODEL_SNR", "DEFAULT_TILE", "DEFAULT_OVERLAP",
-           "MULTIPLETS", "CONTOUR_START", "NEGATIVE_WARN_SNR", "model_score_threshold", "defaults_table",
+           "MAX_TILE", "MULTIPLETS", "CONTOUR_START", "NEGATIVE_WARN_SNR", "model_score_threshold",
+           "defaults_table",
            "update_readme"]
 
 #: Picking method when none is given.
@@ -27,6 +28,9 @@ DEFAULT_TILE, DEFAULT_OVERLAP = 128, 24
 #: J-multiplets of the direct axis: one pick at the centre ("merge") or each line
 #: ("keep"); merge measured better on the processed spectra (benchmarks/results/rules.md).
 MULTIPLETS = "merge"
+#: Largest tile (points): the network's memory grows with its square (--tile 100000
+#: would ask 112 GiB).
+MAX_TILE = 1024
 #: Lowest contour of ``--plot``, times the noise.
 CONTOUR_START = 5.0
 #: Unpicked negative peaks stronger than this (times the noise) raise a warning.

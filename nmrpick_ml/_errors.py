@@ -11,6 +11,11 @@ class NmrpickError(ValueError):
     """Bad input or a file that cannot be used (a subclass of ValueError)."""
 
 
+class NmrpickTypeError(NmrpickError, TypeError):
+    """An argument of the wrong type: an :class:`NmrpickError` (so the command line
+    reports it in one line) that is also a TypeError."""
+
+
 class ModelIntegrityError(NmrpickError):
     """A weights file is truncated, tampered with, or not a model state_dict."""
 

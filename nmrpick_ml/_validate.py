@@ -2,14 +2,14 @@
 
 Every check names the parameter, the rule and the value it received, and
 raises :class:`~nmrpick_ml.NmrpickError` (a ValueError) for a bad value or
-TypeError for a bad type. Nothing here imports torch.
+``NmrpickTypeError`` (an NmrpickError that is also a TypeError) for a bad type. Nothing here imports torch.
 """
 
 import numbers
 
 import numpy as np
 
-from ._errors import NmrpickError
+from ._errors import ModelIntegrityError, NmrpickError, NmrpickTypeError
 from .peaks import PEAK_DTYPE, empty_table
 
 
@@ -53,7 +53,7 @@ def check_spectrum(data, name="data"):
             f"`{name}` must be a real 2-D array; got {desc} (complex): phase the "
             "spectrum and delete the imaginary parts first")
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"`{name}` must be a numeric array; got {desc}")
+        raise NmrpickTypeError(f"`{name}` must be a numeric array; got {desc}")
     if arr.ndim != 2:
         raise NmrpickError(f"`{name}` must be a real 2-D array; got {desc}")
     if arr.size == 0:
@@ -79,14 +79,14 @@ def check_uc(uc, shape, name="uc"):
     Returns the unit conversions as a tuple.
     """
     if uc is None or isinstance(uc, (str, bytes)) or not hasattr(uc, "__len__"):
-        raise TypeError(f"`{name}` must be a sequence of nmrglue unit_conversion "
+        raise NmrpickTypeError(f"`{name}` must be a sequence of nmrglue unit_conversion "
                         f"objects, one per axis; got {type(uc).__name__}")
     if len(uc) != len(shape):
         raise NmrpickError(f"`{name}` must hold one unit conversion per axis "
                            f"({len(shape)} for data of shape {tuple(shape)}); got {len(uc)}")
     for i, u in enumerate(uc):
         if not (hasattr(u, "ppm") and hasattr(u, "hz")):
-            raise TypeError(f"`{name}[{i}]` must be an nmrglue unit_conversion "
+            raise NmrpickTypeError(f"`{name}[{i}]` must be an nmrglue unit_conversion "
                             f"(with .ppm and .hz); got {type(u).__name__}")
     return tuple(uc)
 
@@ -109,7 +109,7 @@ def check_number(value, name, *, low=None, high=None, low_open=False, integer=Fa
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind):
         what = "an integer" if integer else "a number"
-        raise TypeError(f"`{name}` must be {what}; got {value!r}")
+        raise NmrpickTypeError(f"`{name}` must be {what}; got {value!r}")
     if not integer and not np.isfinite(value):
         raise NmrpickError(f"`{name}` must be finite; got {value!r}")
     if low is not None:
@@ -139,7 +139,7 @@ def as_peak_records(peaks, name="peaks"):
     else:
         arr = np.asarray(peaks)
         if arr.dtype.names is None:
-            raise TypeError(f"`{name}` must be the peak table that pick() returns "
+            raise NmrpickTypeError(f"`{name}` must be the peak table that pick() returns "
                             f"(a record array or DataFrame); got {type(peaks).__name__}")
         cols = list(arr.dtype.names)
         getter = arr.__getitem__
@@ -161,3 +161,47 @@ def as_peak_records(peaks, name="peaks"):
 def empty_peaks():
     """A zero-row peak table with the full :data:`PEAK_DTYPE`."""
     return empty_table()
+
+
+def check_arch(arch, reference, where="config.json"):
+    """Check architecture settings (``config.json``'s ``arch``) before a network is built.
+
+    Each key that ``reference`` (the default settings) has must hold the same
+    kind of value: a bool, a positive integer, a positive finite number, or a
+    non-empty list of them. Unknown keys are left to the builder.
+
+    Raises
+    ------
+    ModelIntegrityError
+        ``arch`` is not an object, or one of its settings has the wrong kind or
+        range (for example ``fpn_channels: -1``).
+    """
+    if arch is None:
+        return None
+    if not isinstance(arch, dict):
+        raise ModelIntegrityError(f"{where}: `arch` must be an object of architecture "
+                                  f"settings; got {type(arch).__name__}")
+
+    def positive(v, ref):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
+            return False
+        if isinstance(ref, numbers.Integral) and not isinstance(v, numbers.Integral):
+            return False
+        return 0 < v <= 1e6
+
+    for key, ref in reference.items():
+        if key not in arch:
+            continue
+        v = arch[key]
+        if isinstance(ref, bool):
+            ok, rule = isinstance(v, bool), "true or false"
+        elif isinstance(ref, (list, tuple)):
+            ok = isinstance(v, list) and len(v) > 0 and all(positive(x, ref[0]) for x in v)
+            rule = "a non-empty list of positive numbers"
+        else:
+            ok = positive(v, ref)
+            rule = "a positive integer" if isinstance(ref, numbers.Integral) else \
+                "a positive number"
+        if not ok:
+            raise ModelIntegrityError(f"{where}: `arch.{key}` must be {rule}; got {v!r}")
+    return arch

@@ -28,8 +28,6 @@ from ._version import __version__
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 #: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it).
 EXIT_INTERRUPTED = 130
-#: Largest --tile: the network's memory grows with its square (100000 would ask 112 GiB).
-MAX_TILE = 1024
 
 # kept in step with nmrpick_ml.picking.METHODS and nmrpick_ml.io.TABLE_FORMATS
 # (a test checks it) so that --help need not import numpy/nmrglue
@@ -258,7 +256,7 @@ coloured by SCORE (one input).
 @click.option("--plane", type=click.IntRange(min=0), help="Plane of a 3-D file (0-based).")
 @click.option("--axes", metavar="JSON", help="Sidecar axes JSON of a .npy input.")
 @click.option("--model", metavar="PATH", help="Mask R-CNN weights (default: the shipped ones).")
-@click.option("--tile", type=click.IntRange(min=8, max=MAX_TILE), default=D.DEFAULT_TILE, show_default=True,
+@click.option("--tile", type=click.IntRange(min=8, max=D.MAX_TILE), default=D.DEFAULT_TILE, show_default=True,
               help="Mask R-CNN tile size, points.")
 @click.option("--overlap", type=click.IntRange(min=0), help=f"Mask R-CNN tile overlap, points [default: {D.DEFAULT_OVERLAP}].")
 @click.option("--engine", type=click.Choice(("onnx", "torch")), default="onnx", show_default=True,

@@ -16,6 +16,7 @@ import os
 import torch
 
 from ._errors import ModelIntegrityError, NmrpickError
+from ._validate import check_arch
 from .normalise import noise_scale, normalise  # noqa: F401  (re-exported: train.py uses them)
 from .shipped import check_shipped, model_config, sha256_file, weights_path
 
@@ -154,32 +155,52 @@ def load_network(path=None, device="cpu"):
     if not os.path.isfile(p):
         raise ModelIntegrityError(f"weights file {p} not found"
                                   + ("; reinstall nmrpick-ml" if shipped else ""))
+    if os.path.getsize(p) == 0:
+        raise ModelIntegrityError(f"weights file {p} is empty")
     sha = check_shipped(p, "maskrcnn.pt") if shipped else sha256_file(p)
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, not a torch file, pickled objects
         raise ModelIntegrityError(f"weights {p} cannot be loaded ({type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0][:120]})") from None
+                                  f"{_first_line(exc)})") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a training checkpoint
     cfg = model_config(None if shipped else p)
-    network = build_model(cfg.get("arch"))
+    if not isinstance(cfg, dict):
+        raise ModelIntegrityError(f"config.json beside {p} must hold an object; got "
+                                  f"{type(cfg).__name__}")
+    try:
+        network = build_model(check_arch(cfg.get("arch"), ARCH, f"config.json beside {p}"))
+    except ModelIntegrityError:
+        raise
+    except Exception as exc:   # noqa: BLE001 - settings torchvision cannot build
+        raise ModelIntegrityError(f"config.json beside {p}: its `arch` cannot build the "
+                                  f"network ({type(exc).__name__}: {_first_line(exc)})") from None
     try:
         network.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise ModelIntegrityError(f"weights {p} do not fit this model "
-                                  f"({str(exc).splitlines()[0][:120]})") from None
+                                  f"({_first_line(exc)})") from None
     network.eval()
     return network.to(torch_device(device)), cfg, sha
+
+
+def _first_line(exc, n=120):
+    return (str(exc).splitlines() or [""])[0][:n]
 
 
 def torch_device(device):
     """A ``torch.device`` from "cpu", "cuda[:n]" or "auto" (CUDA when available)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise NmrpickError(f"`device` must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got "
+                           f"{device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
         raise NmrpickError(f"device {device!r} asked for, but torch sees no CUDA GPU")
-    return torch.device(device)
+    return dev
 
 
 def save_weights(model, path):

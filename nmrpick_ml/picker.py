@@ -25,8 +25,8 @@ import types
 
 import numpy as np
 
-from ._defaults import MODEL_SNR
-from ._errors import ModelIntegrityError, NmrpickError
+from ._defaults import MAX_TILE, MODEL_SNR
+from ._errors import ModelIntegrityError, NmrpickError, NmrpickTypeError
 from ._noise import column_noise, ridge_noise
 from ._refine import clusters, gaussian_volume, refine
 from .calibration import calibrate, network_floor
@@ -87,8 +87,8 @@ def validate_config(cfg):
         raise ModelIntegrityError(f"config.json: `{key}` must be {rule}; got {cfg.get(key)!r}")
 
     tile = out.setdefault("tile", DEFAULT_TILE)
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 8:
-        bad("tile", "an integer >= 8")
+    if isinstance(tile, bool) or not isinstance(tile, int) or not 8 <= tile <= MAX_TILE:
+        bad("tile", f"an integer in [8, {MAX_TILE}]")
     overlap = out.setdefault("overlap", DEFAULT_OVERLAP)
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < tile:
         bad("overlap", f"an integer in [0, {tile})")
@@ -408,8 +408,8 @@ def as_picker(model=None, device="cpu", engine=DEFAULT_ENGINE):
     if hasattr(model, "roi_heads") and hasattr(model, "backbone"):   # a torchvision Mask R-CNN
         from .engines import TorchEngine
         return Picker(TorchEngine(model.eval()), {})
-    raise TypeError(f"`model` must be a Picker (nmrpick_ml.load_model()), a weights path, a "
-                    f"torchvision Mask R-CNN or None; got {type(model).__name__}")
+    raise NmrpickTypeError(f"`model` must be a Picker (nmrpick_ml.load_model()), a weights "
+                           f"path, a torchvision Mask R-CNN or None; got {type(model).__name__}")
 
 
 def detect_each(picker, spectra, snr=MODEL_SNR, score_threshold=CURVE_FLOOR, batch_size=8):

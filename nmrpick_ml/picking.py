@@ -13,7 +13,7 @@ import warnings
 import numpy as np  # noqa: F401  (the doctests use it)
 
 # the defaults live in one place (_defaults), quoted by --help and the README
-from ._defaults import DEFAULT_SNR, MODEL_SNR
+from ._defaults import DEFAULT_SNR, MAX_TILE, MODEL_SNR
 from ._errors import NmrpickError
 from ._noise import estimate_noise
 from ._validate import check_choice, check_number, check_spectrum, check_uc, is_constant
@@ -291,7 +291,7 @@ def _check_options(data, pthres, nthres, snr, method, score_threshold, tile, ove
                                             allow_none=True))
     if out["nthres"] is not None and out["nthres"] >= 0:
         raise NmrpickError(f"`nthres` must be negative (peaks below it are picked); got {nthres!r}")
-    tile = check_number(tile, "tile", low=8, integer=True, allow_none=True)
+    tile = check_number(tile, "tile", low=8, high=MAX_TILE, integer=True, allow_none=True)
     overlap = check_number(overlap, "overlap", low=0, integer=True, allow_none=True)
     if overlap is not None and overlap >= (tile if tile is not None else 128):
         raise NmrpickError(f"`overlap` must be smaller than `tile` ({tile or 128}); got {overlap}")

@@ -321,6 +321,28 @@ def test_4_hostile_headers_and_names_give_one_error_line(tmp_path, files):
     assert_table(out)
 
 
+def test_4_model_config_and_device_errors(tmp_path, files):
+    from conftest import SHIPPED_WEIGHTS
+    out = tmp_path / "p.tab"
+    weights = Path(str(SHIPPED_WEIGHTS)).read_bytes()
+    config = json.loads((Path(str(SHIPPED_WEIGHTS)).parent / "config.json").read_text())
+    bad_arch = dict(config, arch=dict(config.get("arch") or {}, fpn_channels=-1))
+    cases = [(b"", None, "is empty"),
+             (weights, "{not json", "not valid JSON"),
+             (weights, "[1, 2]", "must hold an object; got list"),
+             (weights, json.dumps(bad_arch), "`arch.fpn_channels` must be a positive integer; "
+                                             "got -1")]
+    for i, (w, cfg, match) in enumerate(cases):
+        folder = tmp_path / f"m{i}"
+        folder.mkdir()
+        (folder / "w.pt").write_bytes(w)
+        if cfg is not None:
+            (folder / "config.json").write_text(cfg)
+        assert_refused(cli(files["pipe"], "-o", out, "--model", folder / "w.pt"), match, out)
+    assert_refused(cli(files["pipe"], "-o", out, "--device", "bogus"),
+                   "`device` must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got 'bogus'", out)
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 64 KiB tmpfs (needs root; skipped elsewhere)."""
@@ -517,6 +539,22 @@ def test_10_signal_during_write_leaves_no_file(tmp_path, files, sig):
 # --------------------------------------------------------------------------- #
 # 11. minor
 # --------------------------------------------------------------------------- #
+
+def test_11_api_arguments_raise_nmrpick_errors_naming_them(files):
+    import nmrpick_ml
+    from nmrpick_ml import NmrpickError, pick
+    spec = nmrpick_ml.read_spectrum(files["pipe"])
+    for kw, match in ((dict(model=object()), "`model` must be a Picker"),
+                      (dict(model=42), "`model` must be a Picker"),
+                      (dict(device="bogus"), "`device` must be 'cpu'"),
+                      (dict(tile=100000), "`tile` must be <= 1024"),
+                      (dict(snr=float("nan")), "`snr` must be finite"),
+                      (dict(pthres="8"), "`pthres` must be a number")):
+        with pytest.raises(NmrpickError, match=match):
+            pick(spec.dic, spec.data, spec.uc, **kw)
+    with pytest.raises(TypeError):                  # a wrong type is also a TypeError
+        pick(spec.dic, spec.data, spec.uc, model=42)
+
 
 def test_11_non_finite_options_and_float32_overflow(tmp_path, files):
     out = tmp_path / "p.tab"
