@@ -2,7 +2,8 @@
 
 Every check names the parameter, the rule and the value it received, and
 raises :class:`~nmrpick_ml.NmrpickError` (a ValueError) for a bad value or
-``NmrpickTypeError`` (an NmrpickError that is also a TypeError) for a bad type. Nothing here imports torch.
+``NmrpickTypeError`` (an NmrpickError that is also a TypeError) for a bad type.
+Nothing here imports torch.
 """
 
 import numbers

@@ -148,7 +148,8 @@ SCORE is the confidence 0..1 (1.0 for threshold picks, --method nmrglue).
 
 \b
 MAIN PICK OPTIONS (all: nmrpick-ml pick --help)
-  -o PATH            output table, or an existing folder for several inputs
+  -o PATH            output table, or an existing folder for several inputs;
+                     - is standard output (.tab unless --format)
   --format FMT       tab, list, csv or nef (default: from the -o extension)
   --method M         nmrglue (threshold picker) or maskrcnn (the network);
                      default: @DEFAULT_METHOD@
@@ -172,7 +173,7 @@ MAIN PICK OPTIONS (all: nmrpick-ml pick --help)
   --contour-start X  lowest contour of --plot, x noise (default @CONTOUR@)
   --json-summary F   machine-readable summary: n_peaks, noise, threshold,
                      time_s, method, model_version, resample_factors,
-                     n_tiles, score_threshold, input, output
+                     n_tiles, score_threshold, input, output (- is stdout)
   -j N               parallel processes for several inputs
   -q / -v            quieter (errors only) / more verbose
 
@@ -181,6 +182,8 @@ EXIT STATUS
   0  success (also when no peak is found, e.g. an all-zero spectrum)
   1  internal error (a bug: please report it with the traceback)
   2  bad input or usage: one `Error: ...` line on stderr, no table written
+     (several inputs: a bad one fails alone; 2 when any failed)
+  130 interrupted (Ctrl-C); temporary files are removed
 
 \b
 EXAMPLES
@@ -231,7 +234,8 @@ coloured by SCORE (one input).
               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("spectra", nargs=-1, required=True, metavar="SPECTRUM...")
 @click.option("-o", "--output", required=True, metavar="PATH",
-              help="Output table, or an existing folder (required for several inputs).")
+              help="Output table, or an existing folder (required for several inputs); "
+                   "- writes the table to standard output.")
 @click.option("--format", "fmt", type=click.Choice(_FORMATS),
               help="Table format; default from the -o extension (tab for a folder).")
 @click.option("--method", type=click.Choice(_METHODS), default=DEFAULT_METHOD, show_default=True,
@@ -256,14 +260,16 @@ coloured by SCORE (one input).
 @click.option("--plane", type=click.IntRange(min=0), help="Plane of a 3-D file (0-based).")
 @click.option("--axes", metavar="JSON", help="Sidecar axes JSON of a .npy input.")
 @click.option("--model", metavar="PATH", help="Mask R-CNN weights (default: the shipped ones).")
-@click.option("--tile", type=click.IntRange(min=8, max=D.MAX_TILE), default=D.DEFAULT_TILE, show_default=True,
+@click.option("--tile", type=click.IntRange(min=8, max=D.MAX_TILE), default=D.DEFAULT_TILE,
+              show_default=True,
               help="Mask R-CNN tile size, points.")
 @click.option("--overlap", type=click.IntRange(min=0), help=f"Mask R-CNN tile overlap, points [default: {D.DEFAULT_OVERLAP}].")
 @click.option("--engine", type=click.Choice(("onnx", "torch")), default="onnx", show_default=True,
               help="What runs the network: ONNX Runtime (no torch) or torch (needed for --device).")
 @click.option("--device", default="cpu", show_default=True,
               help="Torch device for the model (--engine torch).")
-@click.option("--json-summary", metavar="FILE", help="Write a machine-readable summary (JSON).")
+@click.option("--json-summary", metavar="FILE",
+              help="Write a machine-readable summary (JSON); - writes it to standard output.")
 @click.option("--plot", metavar="FILE",
               help="Write a picture of the spectrum and its picks (.png, .pdf, .svg; one input).")
 @click.option("--contour-start", type=_FiniteRange(min=0, min_open=True),

@@ -559,8 +559,8 @@ def _check_ucsf_header(path, size):
             need *= -(-npoints // bsize) * bsize
     have = size - _UCSF_HEADER_BYTES - _UCSF_AXIS_BYTES * naxis
     if have < need:
-        raise NmrpickError(f"{path}: corrupt or truncated UCSF file (its header describes {need} bytes "
-                           f"of data, the file holds {have})")
+        raise NmrpickError(f"{path}: corrupt or truncated UCSF file (its header describes "
+                           f"{need} bytes of data, the file holds {have})")
 
 
 def _bruker_strip_fake(dic, ndim):
@@ -698,8 +698,8 @@ def _check_npy_header(path):
     need = int(np.prod(shape, dtype=object)) * dtype.itemsize
     have = os.path.getsize(path) - offset
     if have < need:
-        raise NmrpickError(f"{path}: corrupt or truncated .npy file (its header says shape {shape} of "
-                           f"{dtype}, {need} bytes; the file holds {have})")
+        raise NmrpickError(f"{path}: corrupt or truncated .npy file (its header says shape "
+                           f"{shape} of {dtype}, {need} bytes; the file holds {have})")
 
 
 def _read_npy(path, axes=None):
@@ -957,11 +957,6 @@ def check_output_path(path, spectrum=None, inputs=(), what="output", replace_spe
     """
     if check_target(path, what):
         return path                       # stdout or a special file: written through
-    if not replace_spectra and os.path.isfile(path):
-        kind = _sniff(path)
-        if kind is not None:
-            raise NmrpickError(f"{path}: is a spectrum ({_FORMAT_NAMES[kind]}); refusing to "
-                               f"replace it with the {what}; choose another name")
     given = set(_input_paths(spectrum))
     for q in inputs:
         given.add(os.path.realpath(os.fspath(q)))
@@ -969,6 +964,11 @@ def check_output_path(path, spectrum=None, inputs=(), what="output", replace_spe
         raise NmrpickError(f"{path}: output path is the input"
                            + ("" if what == "output" else f" (given as {what})")
                            + "; choose another name")
+    if not replace_spectra and os.path.isfile(path):
+        kind = _sniff(path)
+        if kind is not None:
+            raise NmrpickError(f"{path}: is a spectrum ({_FORMAT_NAMES[kind]}); refusing to "
+                               f"replace it with the {what}; choose another name")
     return Path(os.fspath(path))
 
 

@@ -166,6 +166,20 @@ def realdata():
     return REALDATA
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs to fill up (needs root to mount; skipped elsewhere)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                       check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], capture_output=True, timeout=30)
+
+
 def console_script():
     """Path of the installed ``nmrpick-ml`` script (skip when not installed)."""
     cand = Path(sys.executable).parent / "nmrpick-ml"

@@ -141,20 +141,6 @@ def test_check_target_refusals(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs (needs root; skipped elsewhere)."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                       check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], capture_output=True, timeout=30)
-
-
 def test_full_disk_removes_the_temporary_file(small_disk):
     p = small_disk / "big.txt"
     p.write_text("old")

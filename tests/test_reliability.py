@@ -343,20 +343,6 @@ def test_4_model_config_and_device_errors(tmp_path, files):
                    "`device` must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got 'bogus'", out)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs (needs root; skipped elsewhere)."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                       check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], capture_output=True, timeout=30)
-
-
 def test_4_full_disk_one_line_and_no_temporary_file(small_disk, tmp_path):
     src = write_pipe(tmp_path / "big.ft2", gaussian_spectrum((64, 128), ONE_PEAK * [1, 1, 1, 1, 1],
                                                              seed=3))
@@ -497,7 +483,8 @@ def test_9_control_characters_in_names_are_escaped(tmp_path, files):
     # an error about such a file is one line too
     bad = tmp_path / "bad\nname.ft2"
     bad.write_bytes(b"\0" * 4000)
-    assert_refused(cli(bad, "-o", tmp_path / "q.tab", *FAST), "bad\\nname.ft2: corrupt or not a NMRPipe file")
+    assert_refused(cli(bad, "-o", tmp_path / "q.tab", *FAST),
+                   "bad\\nname.ft2: corrupt or not a NMRPipe file")
 
 
 # --------------------------------------------------------------------------- #
