@@ -339,8 +339,10 @@ def test_4_model_config_and_device_errors(tmp_path, files):
         if cfg is not None:
             (folder / "config.json").write_text(cfg)
         assert_refused(cli(files["pipe"], "-o", out, "--model", folder / "w.pt"), match, out)
-    assert_refused(cli(files["pipe"], "-o", out, "--device", "bogus"),
+    assert_refused(cli(files["pipe"], "-o", out, "--device", "bogus", "--engine", "torch"),
                    "`device` must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got 'bogus'", out)
+    assert_refused(cli(files["pipe"], "-o", out, "--device", "bogus"), "needs engine='torch'",
+                   out)
 
 
 def test_4_full_disk_one_line_and_no_temporary_file(small_disk, tmp_path):
@@ -533,7 +535,7 @@ def test_11_api_arguments_raise_nmrpick_errors_naming_them(files):
     spec = nmrpick_ml.read_spectrum(files["pipe"])
     for kw, match in ((dict(model=object()), "`model` must be a Picker"),
                       (dict(model=42), "`model` must be a Picker"),
-                      (dict(device="bogus"), "`device` must be 'cpu'"),
+                      (dict(device="bogus", engine="torch"), "`device` must be 'cpu'"),
                       (dict(tile=100000), "`tile` must be <= 1024"),
                       (dict(snr=float("nan")), "`snr` must be finite"),
                       (dict(pthres="8"), "`pthres` must be a number")):
