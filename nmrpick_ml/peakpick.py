@@ -234,9 +234,8 @@ def _find(data, pthres, nthres, model, device, score_threshold, fit=False):
         from .fit import fit_peaks
         r = fit_peaks(data if sign > 0 else -data, peaks.centre, peaks.fwhh, peaks.height,
                       cluster=peaks.cluster, noise=peaks.noise, threshold=peaks.pthres)
-        peaks = peaks.select(np.zeros(0, int)).replace(
-            centre=r.centre, fwhh=r.fwhh, height=r.height, volume=r.volume,
-            score=np.ones(len(r)), cluster=r.cluster + 1)
+        peaks = peaks.replace(centre=r.centre, fwhh=r.fwhh, height=r.height, volume=r.volume,
+                              score=np.ones(len(r)), cluster=r.cluster + 1, j_hz=None, n_lines=None)
     height = sign * peaks.height
     order = np.lexsort((peaks.centre[:, 1], peaks.centre[:, 0], height < 0))
     return (peaks.centre[order], peaks.fwhh[order], sign * peaks.volume[order],
