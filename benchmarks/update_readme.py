@@ -23,6 +23,9 @@ QUOTES = [
     ("speed.md", "## Peak memory", "Memory"),
     ("baseline.md", "## Best threshold per spectrum", "nmrglue alone, best threshold"),
     ("synth_speed.md", None, "Synthetic training data"),
+    ("realism.md", "## The `processed` recipe", "Real spectra inside the processed recipe"),
+    ("rules.md", None, "One pick per peak: before and after the rules"),
+    ("fit.md", None, "Lineshape fitting"),
 ]
 
 
