@@ -131,21 +131,24 @@ def window_terms(ax):
     raise ValueError(f"unknown window kind {w.kind!r}")
 
 
+def _window_at(ax, n):
+    """The window at (possibly fractional) acquisition sample indices ``n``."""
+    w, n = ax.window, np.asarray(n, dtype=float)
+    if w.kind == "none":
+        return np.ones_like(n)
+    if w.kind == "em":
+        return np.exp(-np.pi * w.lb * n * ax.dt)
+    if w.kind == "sp":
+        return np.sin(np.pi * w.off + np.pi * (w.end - w.off) * n / max(ax.n_acq - 1, 1)) ** w.power
+    if w.kind == "gm":
+        t = n * ax.dt
+        return np.exp(np.pi * w.lb * t - (np.pi * w.gb * t) ** 2 / (4 * np.log(2)))
+    raise ValueError(f"unknown window kind {w.kind!r}")
+
+
 def window_array(ax):
     """The window's values at the acquired points (real, ``n_acq``)."""
-    w, n = ax.window, np.arange(ax.n_acq, dtype=float)
-    if w.kind == "none":
-        v = np.ones_like(n)
-    elif w.kind == "em":
-        v = np.exp(-np.pi * w.lb * n * ax.dt)
-    elif w.kind == "sp":
-        v = np.sin(np.pi * w.off + np.pi * (w.end - w.off) * n / max(ax.n_acq - 1, 1)) ** w.power
-    elif w.kind == "gm":
-        t = n * ax.dt
-        v = np.exp(np.pi * w.lb * t - (np.pi * w.gb * t) ** 2 / (4 * np.log(2)))
-    else:
-        raise ValueError(f"unknown window kind {w.kind!r}")
-    return v
+    return _window_at(ax, np.arange(ax.n_acq))
 
 
 def dtft(ax, offset, r2):
@@ -264,18 +267,7 @@ def _mini_window(ax, m):
     zero-filling ratio) would have: the noise correlation is unchanged."""
     zf = ax.size / ax.n_acq
     n = int(max(2, min(m, round(m / zf))))
-    t = np.arange(n) / max(n - 1, 1) * (ax.n_acq - 1)          # acquisition sample index
-    w = ax.window
-    if w.kind == "none":
-        v = np.ones(n)
-    elif w.kind == "em":
-        v = np.exp(-np.pi * w.lb * t * ax.dt)
-    elif w.kind == "sp":
-        v = np.sin(np.pi * w.off + np.pi * (w.end - w.off) * t / max(ax.n_acq - 1, 1)) ** w.power
-    else:
-        tt = t * ax.dt
-        v = np.exp(np.pi * w.lb * tt - (np.pi * w.gb * tt) ** 2 / (4 * np.log(2)))
-    v = v.copy()
+    v = _window_at(ax, np.arange(n) / max(n - 1, 1) * (ax.n_acq - 1))   # acquisition sample index
     v[0] *= ax.c0
     return v
 
