@@ -253,8 +253,7 @@ def noise_autocorrelation(ax, lag):
     For white time-domain noise multiplied by the window, zero-filled and
     transformed, the covariance at lag ``k`` is ``Re sum_n (c_n w_n)^2 e^{2 pi i k n / size}``.
     """
-    w = window_array(ax).astype(float)
-    w = w.copy()
+    w = window_array(ax)
     w[0] *= ax.c0
     n = np.arange(ax.n_acq)
     lag = np.atleast_1d(lag)

@@ -770,7 +770,7 @@ def _draw_axis(rng, nucleus, obs_1h, small, min_size):
     obs = obs_1h * ratio
     if nucleus == "1H":
         sw_ppm = rng.uniform(8.0, 20.0) if small else rng.uniform(12.0, 16.0)
-        n_acq = int(_loguniform(rng, 512, 2048) if not small else _loguniform(rng, 512, 2048))
+        n_acq = int(_loguniform(rng, 512, 2048))
         fwhh_hz = _loguniform(rng, 0.8, 5.0) if small else _loguniform(rng, 12.0, 35.0)
     elif nucleus == "15N":
         sw_ppm = rng.uniform(25.0, 40.0)
@@ -817,9 +817,8 @@ def _draw_axis(rng, nucleus, obs_1h, small, min_size):
 def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, negative=None,
                       whole=False):
     """Draw and render one spectrum of the processed recipe (see :class:`ProcessedRecipe`)."""
-    import dataclasses as _dc
-
-    from .processing import half_widths, line_profile, processed_noise, ridge_profiles
+    from .processing import apex as _apex
+    from .processing import half_widths, line_profile, processed_noise, ridge_profiles, window_array
     n0, n1 = shape
     small = rng.random() < r.p_small
     obs_1h = rng.uniform(400.0, 800.0) if small else rng.uniform(600.0, 950.0)
@@ -827,8 +826,8 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
     ax0, m0 = _draw_axis(rng, "13C" if small else "15N", obs_1h, small, n0)
     phase = np.deg2rad(rng.uniform(-r.phase_deg, r.phase_deg, 2))
     wrong_c0 = rng.random() < r.p_wrong_c0
-    ax0 = _dc.replace(ax0, phase=float(phase[0]), c0=1.0 if wrong_c0 else 0.5)
-    ax1 = _dc.replace(ax1, phase=float(phase[1]))
+    ax0 = dataclasses.replace(ax0, phase=float(phase[0]), c0=1.0 if wrong_c0 else 0.5)
+    ax1 = dataclasses.replace(ax1, phase=float(phase[1]))
     axes = (ax0, ax1)
 
     # ---- peaks: number, positions (points), widths (R2), multiplets, heights
@@ -904,7 +903,6 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
     x = np.arange(n1, dtype=float)
     hl0, hr0 = half_widths(ax0, r2[:, 0]) if k else (np.zeros(0), np.zeros(0))
     hl1, hr1 = half_widths(ax1, r2[:, 1]) if k else (np.zeros(0), np.zeros(0))
-    from .processing import apex as _apex
     a0 = _apex(ax0, r2[:, 0]) if k else np.zeros(0)
     a1 = _apex(ax1, r2[:, 1]) if k else np.zeros(0)
     py = line_profile(ax0, y[None, :] - cen[:, :1], r2[:, :1]) / a0[:, None] if k else np.zeros((0, n0))
@@ -978,7 +976,6 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
         xw = rng.uniform(-border, n1 - 1 + border)
         col = line_profile(ax1, x - xw, np.pi * _loguniform(rng, 20.0, 80.0))
         col = col / max(float(np.max(col)), 1e-12)
-        from .processing import window_array
         w0 = window_array(ax0)
         e = (rng.standard_normal(ax0.n_acq) + 1j * rng.standard_normal(ax0.n_acq)) * w0
         prof = np.fft.fft(e, n=ax0.size).real[np.arange(n0) % ax0.size]
