@@ -93,9 +93,10 @@ def test_user_weights_truncated_or_foreign_fail_with_one_line_exit_2(tmp_path, p
 def test_shipped_model_on_fifty_realistic_tiles():
     # a regression guard on real computation: precision and recall on resolved
     # peaks >= 5 sigma of 50 fixed realistic tiles never used in training
-    from nmrpick_ml import bench
-    torch.set_num_threads(2)
-    net = M.load_model()
+    # through the default (ONNX) engine, as users pick; the engines' equality is
+    # tested in test_engines.py
+    from nmrpick_ml import bench, picker
+    net = picker.load_model()
     thr = net.config.get("score_thresh", 0.5)
     tiles = [synth.make_spectrum((128, 128), synth.REALISTIC, seed=[777, i]) for i in range(50)]
     res = bench.run_tiles(net, tiles)
