@@ -57,7 +57,8 @@ def _sample(data, pts):
     """Bilinear interpolation of ``data`` at fractional points (n, 2); NaN outside."""
     from scipy.ndimage import map_coordinates
     pts = np.asarray(pts, float).reshape(-1, 2)
-    v = map_coordinates(np.asarray(data, np.float64), pts.T, order=1, mode="nearest")
+    # no float64 copy of the whole spectrum per call: the same values (computed in double)
+    v = map_coordinates(data, pts.T, order=1, mode="nearest", output=np.float64)
     out = np.all((pts >= 0) & (pts <= np.array(data.shape) - 1), axis=1)
     return np.where(out, v, np.nan)
 
