@@ -12,7 +12,7 @@ import re
 from importlib import resources
 
 __all__ = ["DEFAULT_METHOD", "DEFAULT_SNR", "MODEL_SNR", "DEFAULT_TILE", "DEFAULT_OVERLAP",
-           "MAX_TILE", "MULTIPLETS", "CONTOUR_START", "NEGATIVE_WARN_SNR", "model_score_threshold",
+           "INFERENCE_TILE", "MAX_TILE", "MULTIPLETS", "CONTOUR_START", "NEGATIVE_WARN_SNR", "model_score_threshold",
            "defaults_table",
            "update_readme"]
 
@@ -23,8 +23,13 @@ DEFAULT_SNR = 8.0
 #: Threshold of the Mask R-CNN, times the noise: only a floor (the network and
 #: its calibrated score decide what is a peak), low enough to keep 5-8 sigma peaks.
 MODEL_SNR = 3.0
-#: Mask R-CNN tile size and overlap, points.
+#: Mask R-CNN tile size and overlap, points (the training tile).
 DEFAULT_TILE, DEFAULT_OVERLAP = 128, 24
+#: Tile the shipped model runs at inference (``weights/config.json`` ``tile``; the
+#: network is fully convolutional): 256 cuts the overlap's work, measured in
+#: benchmarks/results/speed.md. A spectrum smaller than it runs a smaller tile
+#: (``tiling.fit_tile``), never below DEFAULT_TILE.
+INFERENCE_TILE = 256
 #: J-multiplets of the direct axis: one pick at the centre ("merge") or each line
 #: ("keep"); merge measured better on the processed spectra (benchmarks/results/rules.md).
 MULTIPLETS = "merge"
@@ -64,7 +69,8 @@ def defaults_table():
         ("`--snr` (nmrglue)", _g(DEFAULT_SNR), "x noise: the threshold itself"),
         ("`--score-threshold` (maskrcnn)", _g(model_score_threshold()),
          "the shipped model's own (`weights/config.json`)"),
-        ("`--tile`, `--overlap` (maskrcnn)", f"{DEFAULT_TILE}, {DEFAULT_OVERLAP}", "points"),
+        ("`--tile`, `--overlap` (maskrcnn)", f"{INFERENCE_TILE}, {DEFAULT_OVERLAP}",
+         f"points; the tile no larger than the spectrum needs, at least {DEFAULT_TILE}"),
         ("`--multiplets` (maskrcnn)", f"`{MULTIPLETS}`",
          "a 1H J-multiplet is one pick at its centre (`keep`: each line)"),
         ("`--contour-start` (`--plot`)", _g(CONTOUR_START), "x noise, lowest contour"),

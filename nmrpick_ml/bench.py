@@ -617,52 +617,50 @@ def run_process(args, timeout=1800):
     return wall, usage.ru_maxrss / 1024.0, proc.returncode
 
 
-def stage_times(picker, data, repeat=1):
-    """Seconds per tile of each step of :meth:`Picker.detect` on ``data``
-    (default thresholds): resample + ridge noise + normalise, cutting tiles,
-    the network, stitch + calibrate + refine + thresholds."""
-    from ._noise import column_noise, ridge_noise
-    from ._refine import refine
-    from .calibration import calibrate, network_floor
-    from .normalise import noise_scale, normalise
-    from .picker import MODEL_SNR, SKIP_SNR
-    from .resample import choose_factors, resample
-    from .tiling import cut_tiles, stitch
-    noise = estimate_noise(data)
+#: Stages of the per-tile table, in the order a pick runs them.
+STAGES = ("read", "noise", "resample", "ridge noise", "normalise", "tiles", "network",
+          "mask extents", "stitch", "refine", "rules", "thresholds", "table write")
+
+
+def stage_times(picker, path, folder):
+    """Seconds in each of :data:`STAGES` of one pick of the file ``path`` as
+    the command line does it (read, noise, :meth:`Picker.detect` with its
+    ``timings``, table written to ``folder``); and the tiles run."""
+    from .io import read_spectrum, write_table
+    from .picking import noise_threshold
     t = {}
     t0 = time.perf_counter()
-    d = np.asarray(data, np.float32)
-    work = resample(d, choose_factors(d, noise))
-    ridge_noise(column_noise(work, noise))
-    x = normalise(work, noise_scale(d, noise))
-    t["resample, ridge noise, normalise"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    coarse = work >= max(MODEL_SNR * noise, SKIP_SNR * noise)
-    tiles, origins, cores = cut_tiles(x, picker.tile, picker.overlap, stack=False,
-                                      keep=lambda y0, x0: bool(coarse[y0:y0 + picker.tile,
-                                                                      x0:x0 + picker.tile].any()))
-    t["tiles (cut, skip empty)"] = time.perf_counter() - t0
-    floor = network_floor(picker.score_threshold, picker.calibration)
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        dets = picker.engine.run(tiles, floor)
-    t["network (incl. mask extents)"] = (time.perf_counter() - t0) / repeat
-    t0 = time.perf_counter()
-    st = stitch(dets, origins, cores)
-    st["scores"] = calibrate(st["scores"], picker.calibration)
-    keep = st["scores"] >= picker.score_threshold
-    refine(work, st["boxes"][keep], st["scores"][keep], st["extents"][keep])
-    t["stitch, calibrate, refine"] = time.perf_counter() - t0
-    n = max(len(tiles), 1)
-    return {k: v / n for k, v in t.items()}, len(tiles)
+    spec = read_spectrum(path)
+    t1 = time.perf_counter()
+    noise, thr = noise_threshold(spec.data, method="maskrcnn")
+    t2 = time.perf_counter()
+    u = spec.uc[spec.direct_axis]
+    found = picker.detect(spec.data, noise, thr, timings=t, direct_axis=spec.direct_axis,
+                          hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))     # as find_peaks calls it
+    t3 = time.perf_counter()
+    write_table(os.path.join(folder, "stages.tab"), found.to_table(spec.uc), spec)
+    t.update(read=t1 - t0, noise=t2 - t1)
+    t["table write"] = time.perf_counter() - t3
+    return {k: t.get(k, 0.0) for k in STAGES}, int(t.get("n_tiles", 0))
+
+
+def _onnx_picker(weights, threads):
+    from .engines import OnnxEngine
+    from .picker import Picker, load_model
+    base = load_model(weights, engine="onnx")
+    return Picker(OnnxEngine(base.engine.path, threads=threads), dict(base.config),
+                  base.weights_sha256)
 
 
 def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", outdir=None,
-                repeat=3, big=True):
+                repeat=3, big=True, torch_big=True):
     """Whole-process time and peak memory, side by side in one run: ours (ONNX and
     torch engines) against our ``--method nmrglue``, median of ``repeat`` runs each,
     on :data:`SPEED_FILES` and the real 66x45 spectrum; ``nmrpick-ml --help``; and
-    per-tile time by stage."""
+    time by stage (ONNX on 1 and 2 threads, torch).
+
+    ``big=False`` leaves out the 4096x4096 spectrum, ``torch_big=False`` only the
+    torch engine on it (shown as not run)."""
     import statistics
     import tempfile
     from .picker import load_model
@@ -671,20 +669,25 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
     for name, shape, n, seed in SPEED_FILES:
         if shape[0] >= 4096 and not big:
             continue
-        sim = synth.simulate(shape=shape, n_peaks=n, seed=seed, crowded=shape[0] < 4096)
-        path = os.path.join(folder, f"speed_{shape[0]}x{shape[1]}.ft2")
-        synth.write_spectrum(path, sim, truth=False)
-        files.append((name, path))
-        del sim
+        path = os.path.join(folder, f"speed_{shape[0]}x{shape[1]}_{n}.ft2")
+        if not os.path.exists(path):
+            sim = synth.simulate(shape=shape, n_peaks=n, seed=seed, crowded=shape[0] < 4096)
+            synth.write_spectrum(path, sim, truth=False)
+            del sim
+        files.append((name, path, shape[0] >= 4096))
     root = realdata_root()
     if root is not None:
-        files.append((SPEED_REAL[0], os.path.join(root, SPEED_REAL[1], SPEED_REAL[2])))
+        files.append((SPEED_REAL[0], os.path.join(root, SPEED_REAL[1], SPEED_REAL[2]), False))
     cli = [sys.executable, "-m", "nmrpick_ml.cli"]
     model = ["--model", os.fspath(weights)] if weights else []
+    load = [os.getloadavg()[0]]
     rows = []
-    for name, path in files:
+    for name, path, is_big in files:
         res = {}
         for label, opts in SPEED_PICKERS:
+            if is_big and not torch_big and "torch" in opts:
+                res[label] = (float("nan"), float("nan"))
+                continue
             out = os.path.join(folder, "out.tab")
             extra = model if label.startswith("ours") else []
             runs = [run_process(cli + [path, "-o", out, "-q"] + opts + extra) for _ in range(repeat)]
@@ -693,25 +696,38 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
         rows.append((name,) + tuple(v for label, _ in SPEED_PICKERS for v in res[label])
                     + (res["ours, onnx"][0] / ng, res["ours, torch"][0] / ng))
     helps = [run_process(cli + ["--help"])[0] for _ in range(repeat)]
-    # per tile, by stage, on the 1024x2048 spectrum
-    from .io import read_spectrum
-    data = read_spectrum(files[0][1]).data
-    stage_rows, n_tiles = [], None
-    for eng in ("onnx", "torch"):
-        st, n_tiles = stage_times(load_model(weights, engine=eng), data)
-        stage_rows += [(eng, k, 1000 * v) for k, v in st.items()]
+    load.append(os.getloadavg()[0])
+    # by stage, in-process, on the first file (1024x2048)
+    pickers = [("onnx, 1 thread", _onnx_picker(weights, 1)), ("onnx, 2 threads", _onnx_picker(weights, 2)),
+               ("torch", load_model(weights, engine="torch"))]
+    stage_cols, n_tiles = [], 0
+    for label, pk in pickers:
+        stage_times(pk, files[0][1], folder)                  # warm-up (first-call costs)
+        st, n_tiles = stage_times(pk, files[0][1], folder)
+        stage_cols.append(st)
+    stage_rows = [(k,) + tuple(v for st in stage_cols for v in (1000 * st[k], 1000 * st[k] / max(n_tiles, 1)))
+                  for k in STAGES]
+    stage_rows.append(("total",) + tuple(v for st in stage_cols
+                                         for v in (1000 * sum(st.values()),
+                                                   1000 * sum(st.values()) / max(n_tiles, 1))))
     cols = ["spectrum"] + [f"{label} {what}" for label, _ in SPEED_PICKERS
                            for what in ("(s)", "(MB)")] + ["onnx / nmrglue", "torch / nmrglue"]
+    skipped = ("" if torch_big or not big else
+               " The torch engine was not run on 4096x4096 (`--speed-no-torch-big`): n/a.")
     txt = [f"# Speed and memory\n\n{_header(command, 'see SPEED_FILES')}",
            f"Whole process (`python -m nmrpick_ml.cli SPECTRUM -o OUT -q`: start, read, pick, write), "
            f"median of {repeat} runs of each, side by side in one run; peak resident memory "
            "(ru_maxrss of the process, MB; the largest of the runs). Ours with default settings "
            "(`--engine onnx`, the default, and `--engine torch`) against our `--method nmrglue`. "
            "Synthetic spectra from `simulate` (`nmrpick_ml.bench.SPEED_FILES`; 4096x4096 with its "
-           "peaks spread out), and the real 66x45 15N HSQC of ../shared/realdata. The machine's "
-           "other core was busy training during the run.\n",
+           "peaks spread out), and the real 66x45 15N HSQC of ../shared/realdata. Load average "
+           f"(1 min) {load[0]:.2f} before the runs, {load[1]:.2f} after.{skipped}\n",
            metrics.format_table(rows, cols),
            f"\n`nmrpick-ml --help`: median {statistics.median(helps):.3f} s (of {repeat}).\n",
-           f"\n## Per tile, by stage ({files[0][0]}, {n_tiles} tiles run, in-process)\n",
-           metrics.format_table(stage_rows, ["engine", "stage", "ms per tile"])]
+           f"\n## By stage ({files[0][0]}, {n_tiles} tiles run, in-process, after a warm-up pick)\n",
+           "ms for the whole spectrum and per tile run; 'network' is the engine's session run "
+           "(ONNX Runtime intra-op threads as named) or torch's forward, 'mask extents' the "
+           "masks' rows and columns measured in their boxes.\n",
+           metrics.format_table(stage_rows, ["stage"] + [f"{label} {w}" for label, _ in pickers
+                                                         for w in ("(ms)", "(ms/tile)")])]
     return write_report("speed", "\n".join(txt) + "\n", outdir)

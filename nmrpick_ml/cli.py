@@ -260,9 +260,10 @@ coloured by SCORE (one input).
 @click.option("--plane", type=click.IntRange(min=0), help="Plane of a 3-D file (0-based).")
 @click.option("--axes", metavar="JSON", help="Sidecar axes JSON of a .npy input.")
 @click.option("--model", metavar="PATH", help="Mask R-CNN weights (default: the shipped ones).")
-@click.option("--tile", type=click.IntRange(min=8, max=D.MAX_TILE), default=D.DEFAULT_TILE,
-              show_default=True,
-              help="Mask R-CNN tile size, points.")
+@click.option("--tile", type=click.IntRange(min=8, max=D.MAX_TILE), default=None,
+              help="Mask R-CNN tile size, points [default: the model's, "
+                   f"{D.INFERENCE_TILE} for the shipped one, no larger than the spectrum needs "
+                   f"and not below its training tile, {D.DEFAULT_TILE}].")
 @click.option("--overlap", type=click.IntRange(min=0), help=f"Mask R-CNN tile overlap, points [default: {D.DEFAULT_OVERLAP}].")
 @click.option("--engine", type=click.Choice(("onnx", "torch")), default="onnx", show_default=True,
               help="What runs the network: ONNX Runtime (no torch) or torch (needed for --device).")
@@ -886,6 +887,8 @@ def train_command(export, save_resume, calibration_tiles, **kw):
               help="--real: folder of real spectra, one sub-folder each with its manifest.json "
                    "[default: ../shared/realdata beside the repository].")
 @click.option("--speed", is_flag=True, help="Whole-process time and memory, both engines beside nmrglue; per-tile stages.")
+@click.option("--speed-no-torch-big", "no_torch_big", is_flag=True,
+              help="With --speed: leave the torch engine out on 4096x4096 (n/a in the table).")
 @click.option("--synth", is_flag=True, help="Speed of making synthetic tiles.")
 @click.option("--realism", is_flag=True,
               help="Real spectra's figures against the processed and realistic recipes.")
@@ -895,8 +898,8 @@ def train_command(export, save_resume, calibration_tiles, **kw):
 @click.option("--n", "n_tiles", type=click.IntRange(min=10), default=1000, show_default=True,
               help="Tiles per protocol for --model.")
 @click.option("--outdir", metavar="DIR", help="Results folder (default ./benchmarks/results).")
-def bench_command(baseline, model_bench, spectra, processed, real, data_dir, speed, synth, realism,
-                  weights, compare, n_tiles, outdir):
+def bench_command(baseline, model_bench, spectra, processed, real, data_dir, speed, no_torch_big,
+                  synth, realism, weights, compare, n_tiles, outdir):
     """Run benchmarks; each prints a table and writes benchmarks/results/NAME.md."""
     from . import bench
     if not any((baseline, model_bench, spectra, real, speed, synth, realism, compare)):
@@ -926,8 +929,11 @@ def bench_command(baseline, model_bench, spectra, processed, real, data_dir, spe
     if real:
         cmd = "nmrpick-ml bench --real" + (f" --data {data_dir}" if data_dir else "")
         bench.bench_real(weights, root=data_dir, command=cmd, outdir=outdir)
+    if no_torch_big and not speed:
+        raise click.UsageError("--speed-no-torch-big goes with --speed")
     if speed:
-        bench.bench_speed(weights, outdir=outdir)
+        bench.bench_speed(weights, outdir=outdir, torch_big=not no_torch_big,
+                          command="nmrpick-ml bench --speed" + (" --speed-no-torch-big" if no_torch_big else ""))
 
 
 if __name__ == "__main__":      # python -m nmrpick_ml.cli

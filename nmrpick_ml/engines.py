@@ -17,6 +17,8 @@ Torch is imported only when a :class:`TorchEngine` is made.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 __all__ = ["TorchEngine", "OnnxEngine", "mask_extents", "postprocess_detections", "MASK_THRESHOLD"]
@@ -121,20 +123,25 @@ class TorchEngine:
     def device(self):
         return next(self.network.parameters()).device
 
-    def run(self, tiles, floor, batch_size=8):
-        """Detections above the raw score ``floor`` on each tile (see module docstring)."""
+    def run(self, tiles, floor, batch_size=8, timings=None):
+        """Detections above the raw score ``floor`` on each tile (see module docstring).
+
+        ``timings`` (a dict), when given, gets the seconds of the network
+        (``"network"``) and of :func:`mask_extents` (``"mask extents"``) added.
+        """
         out = []
         for i in range(0, len(tiles), batch_size):
-            out.extend(self._batch(tiles[i:i + batch_size], float(floor)))
+            out.extend(self._batch(tiles[i:i + batch_size], float(floor), timings))
         return out
 
-    def _batch(self, tiles, floor):
+    def _batch(self, tiles, floor, timings=None):
         import torch
         from torchvision.models.detection.image_list import ImageList
         from torchvision.models.detection.roi_heads import maskrcnn_inference
         net = self.network
         if not tiles:
             return []
+        t0 = time.perf_counter()
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(np.stack(tiles))).to(self.device)
             h, w = x.shape[-2:]
@@ -155,12 +162,20 @@ class TorchEngine:
                 probs = maskrcnn_inference(rh.mask_predictor(mf), labels)
             else:
                 probs = [torch.zeros((0, 1, 28, 28)) for _ in boxes]
+        t1 = time.perf_counter()
         out = []
         for b, s, p in zip(boxes, scores, probs):
             b = b.cpu().numpy()[:, [1, 0, 3, 2]]
             out.append(dict(boxes=b, scores=s.cpu().numpy(),
                             extents=mask_extents(p[:, 0].cpu().numpy(), b, (int(h), int(w)))))
+        _add(timings, "network", t1 - t0)
+        _add(timings, "mask extents", time.perf_counter() - t1)
         return out
+
+
+def _add(timings, key, seconds):
+    if timings is not None:
+        timings[key] = timings.get(key, 0.0) + seconds
 
 
 def postprocess_detections(rh, class_logits, box_regression, proposals, image_shapes, score_thresh):
@@ -203,7 +218,7 @@ class OnnxEngine:
     path : str
         The ``.onnx`` file.
     threads : int, optional
-        ONNX Runtime intra-op threads (default: its own choice).
+        ONNX Runtime intra-op threads (default: its own choice, the physical cores).
     """
 
     name = "onnx"
@@ -216,17 +231,29 @@ class OnnxEngine:
         if threads:
             opts.intra_op_num_threads = int(threads)
         opts.log_severity_level = 3
+        # idle intra-op threads sleep instead of spinning: on a busy machine spinning
+        # doubled the CPU time per tile (benchmarks/results/speed.md, by stage)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.path = str(path)
         self.session = ort.InferenceSession(str(path), sess_options=opts,
                                             providers=["CPUExecutionProvider"])
 
-    def run(self, tiles, floor, batch_size=8):
-        """Detections above the raw score ``floor`` on each tile (see module docstring)."""
+    def run(self, tiles, floor, batch_size=8, timings=None):
+        """Detections above the raw score ``floor`` on each tile (see module docstring).
+
+        One tile per session run (``batch_size`` is not used: the graph takes
+        one tile); ``timings`` as for :meth:`TorchEngine.run`.
+        """
         out = []
         f = np.asarray(floor, np.float32)
         for t in tiles:
             h, w = t.shape[-2:]
             x = np.ascontiguousarray(t, dtype=np.float32)[None]
+            t0 = time.perf_counter()
             boxes, scores, masks = self.session.run(None, {"tiles": x, "floor": f})
+            t1 = time.perf_counter()
             b = boxes[:, [1, 0, 3, 2]].astype(np.float32)
             out.append(dict(boxes=b, scores=scores, extents=mask_extents(masks, b, (int(h), int(w)))))
+            _add(timings, "network", t1 - t0)
+            _add(timings, "mask extents", time.perf_counter() - t1)
         return out

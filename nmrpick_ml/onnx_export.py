@@ -90,21 +90,37 @@ def export_onnx(network, path, tile=128):
 
 
 def ship_onnx(dest_dir=None):
-    """Export the shipped torch weights as ``weights/maskrcnn.onnx`` and record its
-    SHA-256 in ``weights/_registry.py`` (beside the other entries).
+    """Re-export the shipped torch weights as ``weights/maskrcnn.onnx``, set the
+    config's inference ``tile`` to :data:`~nmrpick_ml._defaults.INFERENCE_TILE`,
+    and record the graph's SHA-256 in ``weights/_registry.py`` (beside the other
+    entries), together or not at all. ``maskrcnn.pt`` is only read.
 
-    The export that ships a model (``train.export_weights``) calls
-    :func:`export_onnx` the same way; this is for weights already shipped.
+    The graph is built from the config's ``arch`` (its RPN and RoI settings:
+    ``rpn_pre_nms_top_n_test``, ``rpn_post_nms_top_n_test``,
+    ``detections_per_img``). The export that ships a model
+    (``train.export_weights``) calls :func:`export_onnx` the same way; this is
+    for weights already shipped. Command: ``python -m nmrpick_ml.onnx_export``.
 
     Returns
     -------
     str
         SHA-256 of the ONNX file.
     """
+    import json
+    from ._defaults import INFERENCE_TILE
+    from .files import atomic_write_text, transaction
     from .model import load_network
     from .shipped import write_registry
     dest_dir = dest_dir or os.path.join(os.path.dirname(__file__), "weights")
     network, cfg, _ = load_network()
-    sha = export_onnx(network, os.path.join(dest_dir, "maskrcnn.onnx"), int(cfg.get("tile", 128)))
-    write_registry(dest_dir, {"maskrcnn.onnx": sha})
+    cfg["tile"] = INFERENCE_TILE
+    with transaction():
+        sha = export_onnx(network, os.path.join(dest_dir, "maskrcnn.onnx"),
+                          int((cfg.get("arch") or {}).get("tile", 128)))
+        atomic_write_text(os.path.join(dest_dir, "config.json"), json.dumps(cfg, indent=2))
+        write_registry(dest_dir, {"maskrcnn.onnx": sha})
     return sha
+
+
+if __name__ == "__main__":       # python -m nmrpick_ml.onnx_export
+    print(f"maskrcnn.onnx sha256 {ship_onnx()}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 import types
 
 import numpy as np
@@ -32,7 +33,7 @@ from ._refine import clusters, gaussian_volume, refine
 from .calibration import calibrate, network_floor
 from .peaks import Peaks
 from .rules import rule_step
-from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, cut_tiles, stitch
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, cut_tiles, fit_tile, stitch
 
 __all__ = ["Picker", "load_model", "default_picker", "validate_config", "detect_each",
            "as_picker", "RULE_STEPS", "MODEL_SNR", "SKIP_SNR", "RIDGE_K", "ENGINES",
@@ -162,6 +163,8 @@ class Picker:
     calibration = property(lambda self: self.config.get("calibration"))
     arch = property(lambda self: self.config.get("arch"))
     version = property(lambda self: str(self.config["version"]))
+    #: The tile the network was trained on (``arch.tile``; 128 for v1).
+    train_tile = property(lambda self: int((self.arch or {}).get("tile", DEFAULT_TILE)))
 
     def uncalibrated(self):
         """The same network and settings without the score calibration (raw scores)."""
@@ -170,7 +173,7 @@ class Picker:
 
     def detect(self, data, noise, pthres, nthres=None, *, score_threshold=None, tile=None,
                overlap=None, batch_size=8, resample="auto", progress=None, within=None,
-               rules=True, multiplets="merge", hz_per_point=None, direct_axis=1):
+               rules=True, multiplets="merge", hz_per_point=None, direct_axis=1, timings=None):
         """Pick the peaks of a 2D spectrum with the network; positions in points.
 
         Parameters
@@ -211,6 +214,11 @@ class Picker:
             Direct-axis Hz per point of ``data``; no multiplet grouping without it.
         direct_axis : int
             The direct (acquisition) axis: 1, or 0 in a transposed file.
+        timings : dict, optional
+            Seconds spent in each step are added to it (keys: ``resample``,
+            ``ridge noise``, ``normalise``, ``tiles``, ``network``, ``mask
+            extents``, ``stitch``, ``refine``, ``rules``, ``thresholds``; the
+            benchmark's stage table), and ``n_tiles``.
 
         Returns
         -------
@@ -220,40 +228,51 @@ class Picker:
         from .normalise import noise_scale, normalise
         from .resample import back_factors, choose_factors
         from .resample import resample as zoom
-        tile = self.tile if tile is None else int(tile)
-        overlap = self.overlap if overlap is None else int(overlap)
         multiple = getattr(self.engine, "size_multiple", 1)
-        if tile % multiple:
-            raise NmrpickError(f"`tile` {tile}: the {self.engine.name} engine runs tiles of a "
-                               f"multiple of {multiple} points; use engine='torch' (--engine "
-                               "torch) for other sizes")
+        overlap = self.overlap if overlap is None else int(overlap)
+        tile = None if tile is None else int(tile)   # None: fit_tile of the default, below
+        self._check_tile(tile, multiple)
         min_score = self.score_threshold if score_threshold is None else float(score_threshold)
+        lap = _Laps(timings)
         data = np.asarray(data, dtype=np.float32)
         factors = choose_factors(data, noise, resample, signed=nthres is not None)
         work = zoom(data, factors)
         back = back_factors(data.shape, work.shape)
+        if tile is None:
+            tile = fit_tile(self.tile, data.shape, self.train_tile, max(multiple, 32))
+            self._check_tile(tile, multiple)
+        lap("resample")
         ridge = ridge_noise(column_noise(work, noise))   # before x: keep the peak memory low
+        lap("ridge noise")
         x = normalise(work, noise_scale(data, noise))
+        lap("normalise")
         floor = network_floor(min_score, self.calibration)
         results, n_tiles = [], 0
         for sign in [1.0] + ([-1.0] if nthres is not None else []):
             thr = abs(pthres if sign > 0 else nthres)
             d = work if sign > 0 else -work
-            dets, origins, cores = self._network(x if sign > 0 else -x, d, thr, noise, tile, overlap,
-                                                 floor, batch_size, progress,
-                                                 _work_box(within, back, work.shape))
+            if sign < 0:
+                np.negative(x, out=x)       # in place: no second whole-spectrum array
+            dets, origins, cores = self._network(x, d, thr, noise, tile, overlap, floor, batch_size,
+                                                 progress, _work_box(within, back, work.shape), lap)
             n_tiles += len(origins)
             st = stitch(dets, origins, cores)
             st["scores"] = calibrate(st["scores"], self.calibration)
             keep = st["scores"] >= min_score
+            lap("stitch")
             r = refine(d, st["boxes"][keep], st["scores"][keep], st["extents"][keep])
+            lap("refine")
             hz = None if hz_per_point is None else float(hz_per_point) * back[direct_axis]
             for step in RULE_STEPS if rules else ():
                 r = step(r, d, noise, hz_per_point=hz, direct_axis=direct_axis,
                          multiplets=multiplets)
+            lap("rules")
             r = _thresholds(r, thr, ridge, work.shape)
             r["height"] = sign * r["height"]
             results.append(r)
+            lap("thresholds")
+        if timings is not None:
+            timings["n_tiles"] = timings.get("n_tiles", 0) + n_tiles
         centre = np.concatenate([r["centre"] for r in results]).reshape(-1, 2) * back
         fwhh = np.concatenate([r["fwhh"] for r in results]).reshape(-1, 2) * back
         height = np.concatenate([r["height"] for r in results])
@@ -269,10 +288,19 @@ class Picker:
                      factors=tuple(factors), n_tiles=n_tiles, score_threshold=min_score,
                      model_version=self.version, j_hz=j_hz[order], n_lines=n_lines[order])
 
-    def _network(self, x, d, thr, noise, tile, overlap, floor, batch_size, progress, box=None):
+    def _check_tile(self, tile, multiple):
+        if tile is not None and tile % multiple:
+            raise NmrpickError(f"`tile` {tile}: the {self.engine.name} engine runs tiles of a "
+                               f"multiple of {multiple} points; use engine='torch' (--engine "
+                               "torch) for other sizes")
+
+    def _network(self, x, d, thr, noise, tile, overlap, floor, batch_size, progress, box=None,
+                 lap=None):
         """Tiles worth running (something above the threshold and SKIP_SNR x
         noise: noise alone passes 3 sigma in every tile; inside ``box`` when
-        given, slices of the work grid), and their detections."""
+        given, slices of the work grid), and their detections. Tiles are
+        views of ``x`` (cut lazily: no per-tile copy of the spectrum)."""
+        lap = lap or _Laps(None)
         coarse = d >= max(thr, SKIP_SNR * noise)
         if box is not None:
             inside = np.zeros_like(coarse)
@@ -283,12 +311,30 @@ class Picker:
             return bool(coarse[y0:y0 + tile, x0:x0 + tile].any())
         tiles, origins, cores = cut_tiles(x, tile, overlap, keep=keep, stack=False)
         del coarse
+        lap("tiles")
         dets, group = [], max(batch_size, 1) * 4
         for i in range(0, len(tiles), group):
-            dets.extend(self.engine.run(tiles[i:i + group], floor, batch_size))
+            dets.extend(self.engine.run(tiles[i:i + group], floor, batch_size, timings=lap.timings))
             if progress is not None:
                 progress(min(i + batch_size * 4, len(tiles)), len(tiles))
+        lap(None)          # the engine added its own "network" and "mask extents"
         return dets, origins, cores
+
+
+class _Laps:
+    """Adds the seconds since the previous lap to ``timings[name]`` (no-op without a dict)."""
+
+    def __init__(self, timings):
+        self.timings = timings
+        self.t = time.perf_counter()
+
+    def __call__(self, name):
+        if self.timings is None:
+            return
+        now = time.perf_counter()
+        if name is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.t
+        self.t = now
 
 
 def _work_box(within, back, shape):

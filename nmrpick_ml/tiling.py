@@ -16,10 +16,32 @@ import numpy as np
 
 from ._defaults import DEFAULT_OVERLAP, DEFAULT_TILE
 
-__all__ = ["DEFAULT_TILE", "DEFAULT_OVERLAP", "tile_starts", "core_bounds", "cut_tiles", "stitch"]
+__all__ = ["DEFAULT_TILE", "DEFAULT_OVERLAP", "tile_starts", "core_bounds", "cut_tiles", "stitch",
+           "fit_tile"]
 
 #: Points by which a tile's core is widened when keeping its detections.
 SEAM_SLACK = 2.0
+
+
+def fit_tile(tile, shape, smallest=DEFAULT_TILE, multiple=32):
+    """The inference tile for a spectrum of ``shape`` (before resampling).
+
+    A spectrum no larger than ``smallest`` (the training tile) on one of its
+    axes is picked with tiles of that size, exactly as before larger inference
+    tiles (so a training-size tile is one tile of its own size); a larger one
+    with ``tile``, but no larger than its longer side rounded up to ``multiple``.
+
+    Examples
+    --------
+    >>> fit_tile(256, (128, 128)), fit_tile(256, (66, 45)), fit_tile(256, (100, 3000))
+    (128, 128, 128)
+    >>> fit_tile(256, (150, 170)), fit_tile(256, (1024, 2048)), fit_tile(128, (1024, 2048))
+    (192, 256, 128)
+    """
+    if min(shape) <= smallest:
+        return int(min(smallest, tile))
+    need = -(-max(shape) // multiple) * multiple
+    return int(max(min(tile, need), min(smallest, tile)))
 
 
 def tile_starts(n, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP):

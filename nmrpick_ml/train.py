@@ -426,7 +426,8 @@ def export_weights(checkpoint, dest_dir=None, extra_config=None):
     arch = ARCHS[json.loads(ck.get("args", "{}")).get("arch", "v1") if "model" in ck else "v1"]
     model = build_model(arch)
     model.load_state_dict(state)
-    cfg = dict(arch=arch, tile=arch["tile"], classes=["background", "peak"],
+    from ._defaults import INFERENCE_TILE
+    cfg = dict(arch=arch, tile=INFERENCE_TILE, classes=["background", "peak"],
                normalisation="asinh(z), asinh(z/10), asinh(z/100); z = data / max(noise, 1e-4 max|data|)",
                score_thresh=0.5, mask_thresh=0.5)
     if "step" in ck:

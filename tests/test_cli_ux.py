@@ -68,7 +68,7 @@ def test_help_quotes_the_code():
     assert f"[default: {D.model_score_threshold():g}, the shipped model's own]" in helptext
     assert f"--contour-start X --plot: lowest contour, in noise units. [default: " \
            f"{D.CONTOUR_START:g}" in helptext
-    assert f"[default: {D.DEFAULT_OVERLAP}]" in helptext and f"[default: {D.DEFAULT_TILE};" in helptext
+    assert f"[default: {D.DEFAULT_OVERLAP}]" in helptext and f"{D.INFERENCE_TILE} for the shipped one" in helptext
 
 
 # --------------------------------------------------------------------------- #

@@ -86,3 +86,29 @@ def test_pick_imports_torch_only_with_engine_torch(tmp_path, engine):
     last = p.stdout.strip().splitlines()[-1]
     assert last == ("TORCH 0" if engine == "torch" else "NO-TORCH 0"), (p.stdout, p.stderr)
     assert " peaks, " in p.stderr and (tmp_path / "p.tab").exists()
+
+
+def test_default_tile_fits_the_spectrum_and_detect_times_its_steps(engines):
+    from nmrpick_ml.picker import DEFAULT_TILE
+    onnx, _ = engines
+    assert onnx.tile == 256 and onnx.train_tile == DEFAULT_TILE == 128
+    # a spectrum the size of a training tile runs one tile of that size, as before
+    for i in range(4):
+        t = synth.make_spectrum((128, 128), synth.REALISTIC, seed=[4242, i])
+        noise = estimate_noise(t.data)
+        a = onnx.detect(t.data, noise, 3 * noise)
+        b = onnx.detect(t.data, noise, 3 * noise, tile=128)
+        assert a.n_tiles == b.n_tiles and len(a) == len(b)
+        np.testing.assert_array_equal(a.centre, b.centre)
+    # a larger one: 256-point tiles, fewer of them, the same peaks
+    sim = synth.simulate(shape=(256, 512), n_peaks=60, seed=11)
+    noise = estimate_noise(sim.data)
+    timings = {}
+    big = onnx.detect(sim.data, noise, 3 * noise, timings=timings)
+    small = onnx.detect(sim.data, noise, 3 * noise, tile=128)
+    assert big.n_tiles == timings["n_tiles"] < small.n_tiles / 2
+    d = np.linalg.norm(big.centre[:, None] - small.centre[None], axis=2).min(axis=1)
+    assert len(big) > 20 and np.mean(d < 0.5) > 0.9 and abs(len(big) - len(small)) <= 3
+    assert set(timings) == {"resample", "ridge noise", "normalise", "tiles", "network",
+                            "mask extents", "stitch", "refine", "rules", "thresholds", "n_tiles"}
+    assert timings["network"] > 0
