@@ -605,7 +605,8 @@ SPEED_PICKERS = (("ours, onnx", ["--engine", "onnx"]), ("ours, torch", ["--engin
 
 
 def run_process(args, timeout=1800):
-    """Run ``args`` as a fresh process: (wall seconds, peak RSS in MB, return code)."""
+    """Run ``args`` as a fresh process: (wall seconds, peak RSS in MB, return code,
+    CPU seconds: user + system)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -614,7 +615,7 @@ def run_process(args, timeout=1800):
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, args))} failed: {proc.stderr.read().decode()[-2000:]}")
     proc.stderr.close()
-    return wall, usage.ru_maxrss / 1024.0, proc.returncode
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 #: Stages of the per-tile table, in the order a pick runs them.
@@ -665,6 +666,7 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
     import tempfile
     from .picker import load_model
     folder = folder or tempfile.mkdtemp(prefix="nmrpick_speed_")
+    os.makedirs(folder, exist_ok=True)
     files = []
     for name, shape, n, seed in SPEED_FILES:
         if shape[0] >= 4096 and not big:
@@ -686,15 +688,17 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
         res = {}
         for label, opts in SPEED_PICKERS:
             if is_big and not torch_big and "torch" in opts:
-                res[label] = (float("nan"), float("nan"))
+                res[label] = (float("nan"), float("nan"), float("nan"))
                 continue
             out = os.path.join(folder, "out.tab")
             extra = model if label.startswith("ours") else []
             runs = [run_process(cli + [path, "-o", out, "-q"] + opts + extra) for _ in range(repeat)]
-            res[label] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
-        ng = res["--method nmrglue"][0]
-        rows.append((name,) + tuple(v for label, _ in SPEED_PICKERS for v in res[label])
-                    + (res["ours, onnx"][0] / ng, res["ours, torch"][0] / ng))
+            res[label] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs),
+                          statistics.median(r[3] for r in runs))
+        ng, ng_cpu = res["--method nmrglue"][0], res["--method nmrglue"][2]
+        rows.append((name,) + tuple(v for label, _ in SPEED_PICKERS for v in res[label][:2])
+                    + (res["ours, onnx"][0] / ng, res["ours, torch"][0] / ng,
+                       res["ours, onnx"][2] / ng_cpu))
     helps = [run_process(cli + ["--help"])[0] for _ in range(repeat)]
     load.append(os.getloadavg()[0])
     # by stage, in-process, on the first file (1024x2048)
@@ -711,13 +715,15 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
                                          for v in (1000 * sum(st.values()),
                                                    1000 * sum(st.values()) / max(n_tiles, 1))))
     cols = ["spectrum"] + [f"{label} {what}" for label, _ in SPEED_PICKERS
-                           for what in ("(s)", "(MB)")] + ["onnx / nmrglue", "torch / nmrglue"]
+                           for what in ("(s)", "(MB)")] + ["onnx / nmrglue", "torch / nmrglue",
+                                                          "onnx / nmrglue, CPU time"]
     skipped = ("" if torch_big or not big else
                " The torch engine was not run on 4096x4096 (`--speed-no-torch-big`): n/a.")
     txt = [f"# Speed and memory\n\n{_header(command, 'see SPEED_FILES')}",
            f"Whole process (`python -m nmrpick_ml.cli SPECTRUM -o OUT -q`: start, read, pick, write), "
            f"median of {repeat} runs of each, side by side in one run; peak resident memory "
-           "(ru_maxrss of the process, MB; the largest of the runs). Ours with default settings "
+           "(ru_maxrss of the process, MB; the largest of the runs); the ratios of the medians of "
+           "wall time, and of CPU time (user + system: less sensitive to a busy machine). Ours with default settings "
            "(`--engine onnx`, the default, and `--engine torch`) against our `--method nmrglue`. "
            "Synthetic spectra from `simulate` (`nmrpick_ml.bench.SPEED_FILES`; 4096x4096 with its "
            "peaks spread out), and the real 66x45 15N HSQC of ../shared/realdata. Load average "
