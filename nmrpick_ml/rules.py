@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["apply_rules", "rule_step", "merge_duplicates", "reject_artefacts", "group_multiplets",
-           "shows_two", "artefact_level", "other_sign_peaks", "MULTIPLET_MODES", "J_RANGE"]
+           "shows_two", "artefact_level", "mirror_partner", "other_sign_peaks", "MULTIPLET_MODES", "J_RANGE"]
 
 #: What ``multiplets=`` may be: one pick per multiplet, or each line.
 MULTIPLET_MODES = ("merge", "keep")
@@ -39,16 +39,32 @@ MULTIPLET_MODES = ("merge", "keep")
 J_RANGE = (2.0, 18.0)
 #: A parent is at least this many times higher than the pick it may have made.
 PARENT_RATIO = 4.0
-#: A pick must be this many times the data at the mirrored offset of its parent ...
+#: A maximum at the mirrored offset within this factor of a pick's height is its symmetric partner.
 MIRROR_K = 2.0
-#: ... and this many times the artefact level (robust sd) along the parent's row/column.
-LINE_K = 5.0
+#: Where the parent's artefacts are measurable, a pick is this many times their level (robust sd) ...
+LINE_K = 4.0
+#: ... which they are where the line's robust sd is this many times the noise.
+LINE_EXCESS = 1.5
+#: Envelope of truncation sidelobes: at most TRUNCATION x FWHH / offset of the parent's height
+#: (sinc lobes 1 / (pi x) at x zero-spacings, and at least 1.21 zero-spacings per FWHH: 1 / (1.21 pi)).
+TRUNCATION = 0.264
+#: Decoupling sidebands: at most this fraction of the parent's height.
+SIDEBAND = 0.02
+#: A symmetric partner lies within this many of the pick's FWHH of the mirrored offset ...
+PARTNER_TOL = 0.25
+#: ... and both sit on the parent's own row/column: within this many of its FWHH across.
+ON_LINE = 0.25
+#: An other-sign dip within this many FWHH of its parent, below the envelope, is the
+#: parent's own undershoot (window, linear prediction, phase: often on one side only).
+NEAR_LOBE = 2.0
 #: The lines of a multiplet peak within this many FWHH of one indirect position.
 ROW_TOL = 0.15
 #: Height ratio allowed between the two lines of a symmetric pair (roof effect, overlap).
 ROOF = 2.0
 #: The lines of a multiplet are at least this fraction of its highest (q: 1/3, roofing: x 1/2).
 LINE_FRACTION = 0.25
+#: The lines of a multiplet have one indirect-axis width, within this fraction (plus 2 / SNR).
+WIDTH_TOL = 0.15
 #: A dip between two maxima must be this many noise sd deep (and 2 % of the lower one).
 DIP_NOISE = 3.0
 
@@ -193,13 +209,14 @@ def artefact_level(data, p, q, axis, fw_p, cores, others=()):
         |data - local baseline| at the mirrored offset ``2q - p`` (NaN outside
         the spectrum).
     line : float
-        Robust sd (1.4826 x median absolute deviation) of the data along the
-        line within ``max(16, 8 fw_p)`` points of p, and of the mirrored stretch
+        Robust sd (1.4826 x median absolute deviation) of the ``2 w`` points of
+        the line nearest p, ``w = max(16, 8 fw_p)``, that are in no peak (its
+        own, 2 FWHH, left out; none further than ``4 w``), and of the mirrored stretch
         on the other side of the parent; the lower of the two (the parent's
-        artefacts fall on both sides; another peak's, or the pick's own
-        sidelobes, on one). Peaks left out; NaN when too few points are left.
-        Where the other side is outside the spectrum, p's side alone with the
-        other picks left out too.
+        artefacts fall on both sides; another peak's tails, or the pick's own
+        sidelobes, on one). Peaks left out; NaN when too few points are left
+        on either side. A mirrored stretch outside the spectrum is moved
+        inside it, on the parent's other side still (NaN when there is none).
     base : float
         The median of the points around p: the local baseline the pick stands on.
     """
@@ -209,41 +226,104 @@ def artefact_level(data, p, q, axis, fw_p, cores, others=()):
     mirror = float(_sample(data, m)[0])
     n = data.shape[axis]
     w = max(16.0, 8.0 * fw_p)
+    n_line = int(np.ceil(2 * w))
     other = int(np.clip(np.rint(p[1 - axis]), 0, data.shape[1 - axis] - 1))
 
     def level(centre_, excluded):
-        lo, hi = int(max(0, np.floor(centre_ - w))), int(min(n - 1, np.ceil(centre_ + w)))
-        idx = np.arange(lo, hi + 1)
-        keep = np.abs(idx - centre_) > max(fw_p, 1.0)
+        idx = np.arange(n)
+        keep = np.abs(idx - centre_) > max(2.0 * fw_p, 1.0)   # the pick and its flanks
         for c, half in excluded:
             keep &= np.abs(idx - c) > half
-        if keep.sum() < 8:
+        idx = idx[keep]
+        idx = idx[np.argsort(np.abs(idx - centre_), kind="stable")[:n_line]]
+        if len(idx) < 8 or np.max(np.abs(idx - centre_)) > 4 * w:
             return np.nan, np.nan
-        line = data[other, idx[keep]] if axis == 1 else data[idx[keep], other]
+        line = data[other, idx] if axis == 1 else data[idx, other]
         base = float(np.median(line))
         return float(1.4826 * np.median(np.abs(line - base))), base
 
     near, base = level(p[axis], cores)
-    far, far_base = level(m[axis], cores)
-    if np.isfinite(far):
-        # what the parent makes falls on both sides of it: the lower side is its level
-        line = min(near, far) if np.isfinite(near) else far
-    else:
-        # one side only: the other peaks on the line are left out too
-        line, base = level(p[axis], list(cores) + list(others))
+    # the mirrored stretch, moved inside the spectrum when it falls outside (a
+    # ridge runs the whole line), as long as it stays on the parent's other side
+    side = np.sign(p[axis] - q[axis])
+    mc = float(np.clip(m[axis], 0, n - 1))
+    far, far_base = (level(mc, cores) if np.sign(q[axis] - mc) == side
+                     and abs(q[axis] - mc) > max(fw_p, 1.0) else (np.nan, np.nan))
+    # what the parent makes falls on both sides of it: the lower side is its level;
+    # with one side only, the level cannot be told from the other peaks' tails there
+    line = min(near, far) if np.isfinite(near) and np.isfinite(far) else np.nan
+    if not np.isfinite(base):
+        _, base = level(p[axis], list(cores) + list(others))
     base = base if np.isfinite(base) else 0.0
     far_base = far_base if np.isfinite(far_base) else base
     return abs(mirror - far_base), line, base
+
+
+def mirror_partner(data, p, q, axis, fw_p, base=0.0):
+    """The maximum of the data near the mirrored offset ``2q - p`` of pick ``p``
+    about its parent ``q`` along ``axis``, if there is one.
+
+    Sidelobes and decoupling sidebands of a parent come in symmetric pairs: the
+    partner of an artefact at ``q + d`` is a maximum (of the pick's sign) at
+    ``q - d``. The data along the axis within ``max(1, 0.5 fw_p)`` points of the
+    mirrored position are searched for a local maximum inside that stretch (not
+    at its ends: a flank of something else is no partner). The stretch is
+    ``max(1, PARTNER_TOL fw_p)`` points either side: the lobes of one line are
+    symmetric to the precision of the pick's position.
+
+    Returns
+    -------
+    float
+        Its height above ``base``; NaN when there is no such maximum (or the
+        mirror lies outside the spectrum).
+    """
+    p, q = np.asarray(p, float), np.asarray(q, float)
+    m = 2 * q[axis] - p[axis]
+    n = data.shape[axis]
+    half = max(1.0, PARTNER_TOL * fw_p)
+    lo, hi = int(np.floor(m - half)), int(np.ceil(m + half))
+    if lo < 0 or hi > n - 1 or hi - lo < 2:
+        return np.nan
+    other = int(np.clip(np.rint(p[1 - axis]), 0, data.shape[1 - axis] - 1))
+    line = np.asarray(data[other, lo:hi + 1] if axis == 1 else data[lo:hi + 1, other], np.float64)
+    k = int(np.argmax(line))
+    if k == 0 or k == len(line) - 1:
+        return np.nan
+    return float(line[k] - base)
 
 
 def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATIO, parents=None):
     """Which picks stand out of the artefacts of a much stronger peak on their row or column?
 
     A pick whose row or column passes within 0.75 FWHH (at least a point) of a
-    parent (``parent_ratio`` x higher, either sign) must reach ``MIRROR_K`` x
-    the mirrored artefact (unless another pick sits there: a peak of its own)
-    and ``LINE_K`` x the line level of :func:`artefact_level`, for every such
-    parent. Picks with no parent are kept.
+    parent (``parent_ratio`` x higher, either sign) is tested against what
+    that parent can make there, for every such parent:
+
+    * a symmetric pair (truncation sidelobes, decoupling sidebands): the
+      pick is an artefact when the data have a maximum of the pick's sign at
+      the mirrored offset (:func:`mirror_partner`) within a factor
+      ``MIRROR_K`` of the pick's height, and the pick is no higher than the
+      parent's lineshape allows at that offset: ``TRUNCATION x fw / |d|`` of
+      the parent (the envelope of a truncated line: sinc lobes ``1/(pi x)``
+      at ``x`` zero-spacings, with at least 1.21 zero-spacings per FWHH) or
+      ``SIDEBAND`` of it (decoupling sidebands are at most a few per cent),
+      whichever is larger; and the pick lies on the parent's own line (within
+      ``ON_LINE`` of its FWHH across, half a point at least), as its lobes
+      do. A real peak that happens to mirror another one of similar height
+      about a much stronger peak, on its line, is the risk taken; it is
+      bounded by that envelope.
+    * the undershoot of a line: a pick of the other sign than its parent,
+      within ``NEAR_LOBE`` of the parent's FWHH and below the envelope, is
+      the parent's first lobe (apodisation, linear prediction and phase
+      errors make it one-sided, so no partner is asked for). A real peak of
+      the other sign that close would be mostly cancelled by the parent.
+    * the line level (t1 ridges, rows of sidelobes): where the robust sd of
+      the data along the line around the pick (:func:`artefact_level`)
+      exceeds the noise by ``LINE_EXCESS`` (the parent's artefacts are
+      measurable there), the pick must reach ``LINE_K`` x that level. Where
+      the line is as quiet as the noise, the noise threshold has decided.
+
+    Picks with no parent are kept.
 
     Parameters
     ----------
@@ -275,6 +355,7 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
         parents_ = np.nonzero(h >= parent_ratio * h[i])[0]
         if not len(parents_):
             continue
+        s = np.sign(height_[i]) or 1.0
         for axis in (1, 0):   # 1: the parent's row (direct axis); 0: its column
             across = 1 - axis
             band = np.maximum(0.75 * fwhh[parents_, across], 1.0)
@@ -288,16 +369,23 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             rest = np.nonzero(np.abs(centre[:, across] - centre[i, across]) <= line_band)[0]
             others = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in rest if j != i]
             for j in on:
-                mirror, line, base = artefact_level(data, centre[i], centre[j], axis, fwhh[i, axis],
-                                                    cores, others)
-                hi_ = abs(height_[i] - base)
-                mpos = centre[i].copy()
-                mpos[axis] = 2 * centre[j, axis] - centre[i, axis]
-                gap = np.abs(centre - mpos) / np.maximum(fwhh, 1.0)
-                occupied = np.any((np.max(gap, axis=1) < 0.5) & (h < 0.7 * h[i]) | (
-                    (np.max(gap, axis=1) < 0.5) & (h > h[i] / 0.7)))
-                if (np.isfinite(mirror) and not occupied and hi_ < MIRROR_K * mirror) or \
-                        (np.isfinite(line) and hi_ < LINE_K * line):
+                _, line, base = artefact_level(s * data, centre[i], centre[j], axis, fwhh[i, axis],
+                                               cores, others)
+                hi_ = abs(height_[i]) - base
+                if np.isfinite(line) and line > LINE_EXCESS * noise and hi_ < LINE_K * line:
+                    keep[i] = False
+                    break
+                if abs(centre[i, across] - centre[j, across]) > max(ON_LINE * fwhh[j, across], 0.5):
+                    continue   # a lobe or sideband lies on the parent's own line
+                d = abs(centre[i, axis] - centre[j, axis])
+                envelope = h[j] * max(TRUNCATION * max(fwhh[j, axis], 1.0) / d, SIDEBAND)
+                if hi_ > envelope:
+                    continue
+                if np.sign(height_[j]) != s and d <= NEAR_LOBE * max(fwhh[j, axis], 1.0):
+                    keep[i] = False   # the undershoot beside a line of the other sign
+                    break
+                partner = mirror_partner(s * data, centre[i], centre[j], axis, fwhh[i, axis], base)
+                if np.isfinite(partner) and hi_ / MIRROR_K <= partner <= MIRROR_K * hi_:
                     keep[i] = False
                     break
             if not keep[i]:
@@ -359,6 +447,28 @@ def _column_centre(data, y, x, half):
     return float(y) if col[i0 - 1] - 2 * col[i0] + col[i0 + 1] < 0 else np.nan
 
 
+def _column_fwhh(data, y, x, reach):
+    """FWHH along axis 0 of the maximum at (y, x) (sub-point y), from the half-height
+    crossings of column round(x) within ``reach`` points; NaN where one is not reached."""
+    ix = int(np.clip(np.rint(x), 0, data.shape[1] - 1))
+    col = np.asarray(data[:, ix], np.float64)
+    n = len(col)
+    i = int(np.clip(np.rint(y), 0, n - 1))
+    half = 0.5 * col[i]
+    if half <= 0:
+        return np.nan
+    ends = []
+    for step in (-1, 1):
+        k = i
+        while 0 <= k + step < n and abs(k + step - i) <= reach and col[k + step] > half:
+            k += step
+        if not 0 <= k + step < n or abs(k + step - i) > reach:
+            return np.nan
+        a, b = col[k], col[k + step]
+        ends.append(k + step * (a - half) / (a - b))
+    return float(ends[1] - ends[0])
+
+
 def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_RANGE, max_lines=8):
     """Find the J-multiplets of the direct axis (axis 1) on the data and group the picks on them.
 
@@ -368,7 +478,10 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
     that is symmetric about a centre in position (within 0.2 line FWHH) and
     height (pairs within a factor ``ROOF``: the roof effect; an odd middle line the
     tallest) and whose lines all peak at the pick's indirect position (within
-    ``ROW_TOL`` FWHH plus the error at their SNR) is a multiplet: a d is two lines, a
+    ``ROW_TOL`` FWHH plus the error at their SNR) with one width there (the
+    FWHH along the indirect axis of each line's column within ``WIDTH_TOL``
+    plus twice the noise over the lowest line: one carbon or nitrogen
+    carries them all) is a multiplet: a d is two lines, a
     t three, a q or dd four. The lines need not all have been picked; every
     pick of the same sign on that row within the multiplet's extent belongs
     to it, and so does one up to a J beyond an outer line and no higher than
@@ -437,7 +550,13 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
                 # every line peaks on this row of the indirect axis
                 tol = ROW_TOL * fwhh[i, 0] + 0.5 * fwhh[i, 0] * noise / max(float(h.min()), 1e-30)
                 ys = [_column_centre(sgn * data, yi, xl, fwhh[i, 0]) for xl in x]
-                if np.all(np.abs(np.array(ys) - yi) <= max(tol, 0.5)):
+                if not np.all(np.abs(np.array(ys) - yi) <= max(tol, 0.5)):
+                    continue
+                # ... with one profile along it: the same width (one carbon or nitrogen)
+                wy = np.array([_column_fwhh(sgn * data, yl, xl, 4 * fwhh[i, 0] + 2)
+                               for yl, xl in zip(ys, x)])
+                spread = WIDTH_TOL + 2.0 * noise / max(float(h.min()), 1e-30)
+                if np.all(np.isfinite(wy)) and np.max(wy) <= (1 + spread) * np.min(wy):
                     best = (x, h)
                     break
             if best is not None:
