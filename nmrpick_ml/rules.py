@@ -11,18 +11,19 @@ signed ``height`` (k,) and ``score`` (k,). The picking core runs
    axes and stands above the mirror image of the stronger peak's profile).
    The merged pick is the higher one and keeps the better score.
 2. :func:`reject_artefacts` -- a pick on the row or column of a much stronger
-   peak (its "parent", either sign) is where that peak's truncation
-   sidelobes, t1 ridge and decoupling sidebands fall. It must stand out of
-   the artefact level measured there: ``MIRROR_K`` x the data at the mirrored
-   offset on the other side of the parent (sidelobes and sidebands come in
-   symmetric pairs), and ``LINE_K`` x the robust sd of the data along that
-   row or column around it, the peaks on it left out (ridges and rows of
-   sidelobes). Negative
-   "peaks" that are sidelobes of positive ones go the same way.
+   peak (its "parent", either sign) is tested against what that parent can
+   make there: a symmetric partner at the mirrored offset (sidelobes and
+   sidebands come in pairs, :func:`mirror_partner`) with the pick below the
+   envelope of a truncated line or of sidebands at that offset; an other-sign
+   dip beside the parent (its undershoot); and, where the line is measurably
+   noisier than the noise on both sides of the parent (t1 ridges, rows of
+   lobes), ``LINE_K`` x that level (:func:`artefact_level`). Negative
+   "peaks" that are lobes of positive ones go the same way.
 3. :func:`group_multiplets` -- maxima of the data on one row (all peaking at
    the same indirect position) whose spacings along the direct axis are J
    couplings (``J_RANGE`` Hz) and whose positions and intensities are
-   symmetric about a centre (d, t, q, dd, ...) are one multiplet: its picks
+   symmetric about a centre (d, t, q, dd, ...), with one width along the
+   indirect axis, are one multiplet: its picks
    become one pick at the centre, with ``j_hz`` and ``n_lines``.
 """
 
