@@ -673,9 +673,13 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
             continue
         path = os.path.join(folder, f"speed_{shape[0]}x{shape[1]}_{n}.ft2")
         if not os.path.exists(path):
-            sim = synth.simulate(shape=shape, n_peaks=n, seed=seed, crowded=shape[0] < 4096)
-            synth.write_spectrum(path, sim, truth=False)
-            del sim
+            # in a child process: a child's ru_maxrss starts at its parent's resident size
+            # (Linux keeps the high-water mark across fork and exec), so this process must
+            # stay small for the peak-memory column to be the child's own
+            code = ("from nmrpick_ml import synth; s = synth.simulate(shape=%r, n_peaks=%d, seed=%d, "
+                    "crowded=%r); synth.write_spectrum(%r, s, truth=False)"
+                    % (tuple(shape), n, seed, shape[0] < 4096, path))
+            subprocess.run([sys.executable, "-c", code], check=True, timeout=3600)
         files.append((name, path, shape[0] >= 4096))
     root = realdata_root()
     if root is not None:
