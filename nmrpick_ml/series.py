@@ -32,7 +32,7 @@ import numpy as np
 
 from ._errors import NmrpickError
 from ._noise import estimate_noise
-from .fit import fit_peaks, fit_planes, noise_correlation, profile
+from .fit import fit_peaks, fit_planes, noise_correlation, noise_variance, profile
 
 __all__ = ["read_series", "pick_series", "fit_decay", "read_delays", "simulate_series",
            "plot_series", "wide_table_text",
@@ -240,6 +240,7 @@ def pick_series(series, uc=None, *, reference="sum", delays=None, decay=None,
     rfit = fit_peaks(ref, centre, fwhh, cluster=cid, noise=noise_ref, shape=shape)
     noise = np.array([estimate_noise(p) for p in arr])
     rho = noise_correlation(arr[0], noise[0])
+    noise_var = noise_variance(arr[0], noise[0]) / noise[0] ** 2 if noise[0] > 0 else 1.0
     k = len(rfit)
     # start heights per plane: the data at the rounded centres, scaled like the reference's
     iy = np.clip(np.rint(rfit.centre[:, 0]).astype(int), 0, arr.shape[1] - 1)
@@ -247,7 +248,7 @@ def pick_series(series, uc=None, *, reference="sum", delays=None, decay=None,
     h0 = arr[:, iy, ix].T
     groups = [np.nonzero(rfit.cluster == c)[0] for c in np.unique(rfit.cluster)] if k else []
     r = fit_planes(arr, rfit.centre, rfit.fwhh, h0, groups=groups, noise=noise, shape=shape,
-                   free_positions=free_positions, bound_sign="auto", correlation=rho,
+                   free_positions=free_positions, bound_sign="auto", correlation=rho, noise_var=noise_var,
                    eta=rfit.eta) if k else None
     long, wide = _tables(r, rfit, uc, q_n, k)
     dec = None

@@ -81,12 +81,12 @@ def test_residual_search_adds_a_missed_peak_and_only_then():
 
 def test_weak_peak_flagged_and_shapes_selectable():
     flags = []
-    for seed in range(5):     # a 2-sigma peak: its height is rarely 3 standard errors
+    for seed in range(20):    # a 1.5-sigma peak (about 2 standard errors): rarely 3 of them
         rng = np.random.default_rng(seed)
-        d = _peak((48, 48), (24.0, 24.0), (3.0, 3.0), (0.0, 0.0), 2.0) + rng.normal(0, 1, (48, 48))
+        d = _peak((48, 48), (24.0, 24.0), (3.0, 3.0), (0.0, 0.0), 1.5) + rng.normal(0, 1, (48, 48))
         flags.append(fit_peaks(d, [[24.0, 24.0]], [[3.0, 3.0]], noise=1.0,
                                residual_search=False).flagged[0])
-    assert sum(flags) >= 4
+    assert np.mean(flags) >= 0.7
     rng = np.random.default_rng(4)
     g = _peak((48, 48), (24.2, 23.7), (3.0, 4.0), (0.0, 0.0), 100.0) + rng.normal(0, 1, (48, 48))
     r = fit_peaks(g, [[24.0, 24.0]], [[3.5, 3.5]], noise=1.0, shape="gaussian")
