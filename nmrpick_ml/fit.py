@@ -508,14 +508,19 @@ def _batch_lm(bt, xp, lo, hi, free, max_iter):
     return xp
 
 
-def _batch_cov(bt, xp, lo, hi, free, holdable, rho_y, rho_x, rss):
-    """Covariance (B, P, P) of each cluster's parameters (noise units), the sandwich
-    ``s^2 H^-1 J^T R J H^-1`` with ``R`` the noise correlation, fixed parameters and
-    ``holdable`` ones held on an active bound excluded, and ``s^2 = RSS / (n - tr(H^-1 J^T R J))``; and s^2."""
+def _batch_cov(bt, xp, lo, hi, free, holdable, rho_y, rho_x, rss, noise_var=1.0, ridge=None):
+    """Covariance (B, P, P) of each cluster's parameters (noise units), the residual
+    variance ``s^2 = RSS / (n - tr(H^-1 J^T R J))`` (noise units) and ``k`` (below).
+
+    The sandwich ``k H^-1 J^T S J H^-1``: ``R`` the noise correlation (lags ``rho_y``,
+    ``rho_x`` per cluster), ``S = noise_var R`` plus, with ``ridge = (tau2, rho_t, f)``, the
+    t1 noise ``tau2 rho_t(y - y') f(x) f(x')`` (:func:`_ridge_stats`), and ``k`` the ratio of
+    the RSS to its expectation under ``S``, ``tr((I - P) S)`` (1 where ``S`` explains the
+    residual; without t1 noise ``k S = s^2 R``). Fixed parameters are excluded and the
+    ``holdable`` ones (Lorentzian fractions) kept within their bounds
+    (:func:`_bounded_posterior`)."""
     model, jac = bt.evaluate(xp)
     h, g = _normal(jac, bt.resid(model))
-    span = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, 1.0)
-    tiny = 1e-6 * span
     fix = ~free
     hf = np.where(fix[:, :, None] | fix[:, None, :], 0.0, h)
     idx = np.arange(hf.shape[1])
@@ -530,14 +535,87 @@ def _batch_cov(bt, xp, lo, hi, free, holdable, rho_y, rho_x, rss):
         rj = np.matmul(rmat[:, None], jac)
         meat = np.einsum("bqnp,bqnr->bpr", jac, rj)
         meat = (meat + meat.transpose(0, 2, 1)) / 2
-    cov = hinv @ meat @ hinv
     dof = bt.n * q_n - np.einsum("bpr,brp->b", hinv, meat)
     s2 = rss / np.maximum(dof, 1.0)
-    cov = cov * s2[:, None, None]
+    if ridge is not None and np.any(ridge[0] > 0):
+        tau2, rho_t, fx = ridge
+        fj = jac * fx[:, None, :, None]
+        rt = bt.correlation(rho_t, np.ones((len(tau2), int(bt.X.max()) + 2)))
+        mr = np.einsum("bqnp,bqnr->bpr", fj, np.matmul(rt[:, None], fj))
+        mr = (mr + mr.transpose(0, 2, 1)) / 2
+        meat = noise_var * meat + tau2[:, None, None] * mr
+        expect = noise_var * dof + tau2 * (q_n * np.sum(fx * fx, axis=1) - np.einsum("bpr,brp->b", hinv, mr))
+        kappa = rss / np.maximum(expect, 1e-300)
+        cov = hinv @ meat @ hinv * kappa[:, None, None]
+    else:
+        kappa = s2 / noise_var
+        cov = hinv @ meat @ hinv * s2[:, None, None]
     e = np.nonzero(holdable[0] & free[0])[0]
     if len(e):
         cov = _bounded_posterior(cov, xp, lo, hi, e)
-    return cov, s2
+    return cov, s2, kappa
+
+
+#: t1 noise enters a cluster's errors when its estimated variance exceeds this many of its
+#: standard errors under noise alone.
+RIDGE_SIGMAS = 3.0
+
+
+def _ridge_stats(bt, xp, resid, noise_var, rho_x, rho_y, max_lag=4):
+    # rho_x, rho_y: (B, L) the noise's lag correlations per cluster
+    """t1 noise (ridges along the indirect axis at the direct-axis positions of strong
+    peaks, proportional to them) in each cluster's residual (one plane).
+
+    The residual of each row is projected on the cluster's direct-axis profile ``f(x)``
+    (the peaks' x-profiles weighted by their heights, maximum 1): ``t(y) = sum r f / sum f^2``.
+    Over the rows through the peaks (``sum f^2`` at least half its largest), the mean of
+    ``t^2`` less its expectation under the noise (``noise_var f^T R_x f / (f^T f)^2``) is
+    the t1-noise variance ``tau2``, kept where above :data:`RIDGE_SIGMAS` of its standard
+    error under noise alone; its lag correlations along the rows are ``rho_t``.
+
+    Returns
+    -------
+    tau2 (B,), rho_t (B, 1 + max_lag), f (B, n)
+    """
+    b, n = bt.X.shape
+    cx, wx, ex = xp[:, bt.cxi[0]], xp[:, bt.wxi], xp[:, bt.exi]
+    a = np.abs(xp[:, bt.ai[0]])
+    px = profile(bt.X[:, :, None], cx[:, None, :], wx[:, None, :], ex[:, None, :])
+    f = np.einsum("bnk,bk->bn", px, a) * bt.V
+    f /= np.maximum(f.max(axis=1, keepdims=True), 1e-300)
+    r = resid[:, 0] * bt.V
+    yi = bt.Y.astype(int)
+    y0 = np.where(bt.V, yi, yi.max() + 1).min(axis=1)
+    yi = np.where(bt.V, yi - y0[:, None], 0)
+    ny = int(yi.max()) + 1
+    key = (np.arange(b)[:, None] * ny + yi).ravel()
+    vm = bt.V.ravel()
+    sff = np.bincount(key[vm], (f * f).ravel()[vm], minlength=b * ny).reshape(b, ny)
+    srf = np.bincount(key[vm], (r * f).ravel()[vm], minlength=b * ny).reshape(b, ny)
+    same = bt.correlation(np.ones((b, 1)), rho_x)                 # same row, x-lag correlation
+    quad = np.bincount(key[vm], (f * np.einsum("bij,bj->bi", same, f)).ravel()[vm],
+                       minlength=b * ny).reshape(b, ny)
+    core = sff >= 0.5 * sff.max(axis=1, keepdims=True)
+    t = np.where(core, srf / np.maximum(sff, 1e-300), 0.0)
+    v = np.where(core, noise_var * quad / np.maximum(sff, 1e-150) ** 2, 0.0)
+    m = np.maximum(core.sum(axis=1), 1)
+    vy = 1.0 + 2.0 * np.sum(rho_y[:, 1:] ** 2, axis=1)   # rows' noise correlated: fewer independent rows
+    tau2 = np.sum(t * t - v, axis=1) / m
+    sd = np.sqrt(2.0 * vy * np.sum(v * v, axis=1)) / m
+    tau2 = np.where(tau2 > RIDGE_SIGMAS * sd, tau2, 0.0)
+    rho_t = np.zeros((b, 1 + max_lag))
+    rho_t[:, 0] = 1.0
+    ok = tau2 > 0
+    for lag in range(1, max_lag + 1):
+        both = core[:, lag:] & core[:, :-lag]
+        cnt = both.sum(axis=1)
+        rn = rho_y[:, lag:lag + 1] if lag < rho_y.shape[1] else 0.0
+        c = np.sum(np.where(both, t[:, lag:] * t[:, :-lag] - rn * np.sqrt(v[:, lag:] * v[:, :-lag]), 0.0),
+                   axis=1) / np.maximum(cnt, 1)
+        rl = np.clip(c / np.maximum(tau2, 1e-300), 0.0, 0.999)
+        ok &= (cnt > 2) & (rl >= 0.05) & (rl <= rho_t[:, lag - 1])
+        rho_t[:, lag] = np.where(ok, rl, 0.0)
+    return tau2, rho_t, f
 
 
 def _bounded_posterior(cov, xp, lo, hi, e):
@@ -870,10 +948,13 @@ class _Problem:
             rx = np.zeros((b, lag))
             ry[:, :min(len(rho_y), lag)] = rho_y[:lag]
             rx[:, :min(len(rho_x), lag)] = rho_x[:lag]
-            cov, s2 = _batch_cov(bt, xp, lo, hi, free, hold, ry, rx, rss)
+            ridge = None
+            if self.q_n == 1:
+                ridge = _ridge_stats(bt, xp, bt.resid(bt.evaluate(xp, jac=False)), noise_var, rx, ry)
+            cov, s2, kappa = _batch_cov(bt, xp, lo, hi, free, hold, ry, rx, rss, noise_var, ridge)
             mis = np.nonzero(s2 > MISFIT_CHI2 * noise_var)[0]
             if len(mis):
-                # misfit (t1 ridges, shapes the model lacks) dominates the residual: its own
+                # misfit (shapes the model lacks, others' ridges) dominates the residual: its own
                 # correlation, where larger than the noise's, enters the errors
                 for i in mis:
                     rows = bt.rows[i]
@@ -882,8 +963,9 @@ class _Problem:
                     ry[i], rx[i] = 0.0, 0.0
                     ry[i, :len(a)], rx[i, :len(c)] = a, c
                 sb = bt.sub(mis)
-                cov[mis], s2[mis] = _batch_cov(sb, xp[mis], lo[mis], hi[mis], free[mis], hold[mis], ry[mis], rx[mis],
-                                               rss[mis])
+                rmis = None if ridge is None else tuple(x_[mis] for x_ in ridge)
+                cov[mis], s2[mis], _ = _batch_cov(sb, xp[mis], lo[mis], hi[mis], free[mis], hold[mis], ry[mis],
+                                                  rx[mis], rss[mis], noise_var, rmis)
             for i, gi in enumerate(bt.gis):
                 out[gi] = (np.arange(self.col_start[gi], self.col_start[gi + 1]), cov[i], s2[i])
         for gi in which:
