@@ -17,13 +17,17 @@ height keeps the pick's sign) and starts from the picks. Peaks of neighbouring
 clusters whose tails reach into a cluster's region (1 noise or more) are
 subtracted, with their own fitted shapes, and the cluster is fitted again, once.
 
-Solvers (``method``): ``'lm'`` (default) fits all clusters at once, vectorised
-over every (point, peak) pair: a bounded Levenberg-Marquardt (Marquardt
-scaling, projected steps, parameters held on a bound the gradient pushes
-against), each cluster with its own damping and its own accept/stop decision;
-``'least_squares'`` runs ``scipy.optimize.least_squares`` (trust-region
-reflective, same analytic Jacobian and bounds) cluster by cluster, to the same
-minimum, about 5x slower (a Python call per cluster and iteration).
+Solvers (``method``): ``'lm'`` (default) is a bounded Levenberg-Marquardt
+(Marquardt scaling, projected steps, parameters held on a bound the gradient
+pushes against) on dense batches: clusters with the same number of peaks share
+one parameter layout, so they are stacked (points padded to the batch's
+largest cluster, at most a quarter more) and every step, with its analytic
+Jacobian, normal equations and solve, is one array operation per batch; each
+cluster has its own damping, accepts or rejects its own steps and stops on its
+own (Gauss-Newton decrement under 1e-4 chi-square). ``'least_squares'`` runs
+``scipy.optimize.least_squares`` (trust-region reflective, same analytic
+Jacobian and bounds) cluster by cluster, to the same minimum, far slower (a
+Python call per cluster and iteration).
 
 Volume is the analytic integral of the fitted shape over the plane,
 ``A * I_y * I_x`` with ``I = w (eta pi / 2 + (1 - eta) sqrt(pi / (4 ln2)))``
@@ -34,14 +38,29 @@ Standard errors come from the Jacobian at the solution, scaled by the residual
 noise of the cluster, with the correlation of the noise between neighbouring
 points taken into account: zero filling and apodisation make neighbouring
 points of real spectra correlated, which makes the plain ``s^2 (J^T J)^-1``
-too small by a factor of 2-3. The correlation per axis is measured on the quiet
-parts of the spectrum (:func:`noise_correlation`); the covariance is the
-sandwich ``s^2 H^-1 J^T R J H^-1`` (``H = J^T J``, ``R`` the separable
-correlation) and ``s^2 = RSS / (n - tr(H^-1 J^T R J))`` (the residual
-variance, with the degrees of freedom that correlated noise leaves). Where the
-reduced chi-square exceeds :data:`MISFIT_CHI2` (misfit such as t1 ridges
-dominates), the cluster's own residual correlation is used where larger.
-Errors of derived values (volume, Hz) follow by linear propagation.
+too small by a factor of 2-3. The correlation per axis and the variance of the
+noise are measured on the quiet parts of the spectrum (:func:`noise_correlation`,
+:func:`noise_variance`; a robust spread reads 10-30 % low for correlated
+noise); the covariance is the sandwich ``s^2 H^-1 J^T R J H^-1`` (``H = J^T J``,
+``R`` the separable correlation between the cluster's points) and
+``s^2 = RSS / (n - tr(H^-1 J^T R J))`` (the residual variance, with the degrees
+of freedom that correlated noise leaves; misfit raises it, and the errors with
+it). Two kinds of structure the noise lacks enter as well:
+
+- t1 noise: ridges along the indirect axis at the direct-axis position of a
+  strong peak, proportional to it, the same in every point of a row. Its
+  variance ``tau2`` and row-to-row correlation are measured by projecting each
+  row's residual on the cluster's x-profile (kept where significant, see
+  :data:`RIDGE_SIGMAS`), and the sandwich's middle becomes
+  ``J^T (sigma^2 R + tau2 R_t f f^T) J``, scaled by the RSS over its expectation;
+- other misfit: where ``s^2`` exceeds :data:`MISFIT_CHI2` times the noise's
+  variance, the cluster's own residual correlation is used where larger.
+
+The Lorentzian fractions are bounded by the model itself (0..1, and a Gaussian or
+Lorentzian truth sits on a bound): their errors are those of their Gaussian
+truncated to 0..1, and the other parameters' errors carry only that much of
+their dependence on them (:func:`_bounded_posterior`). Errors of derived values
+(volume, Hz) follow by linear propagation.
 
 A peak whose fitted height is below 3 of its standard errors is flagged. One
 round of residual search adds, per cluster, a peak at the largest residual
@@ -380,13 +399,23 @@ class _Batch:
             self.V[i, :m] = True
             self.T[i, :, :m] = prob.target[r0:r0 + m * q_n].reshape(q_n, m)
         self.G = np.asarray(prob.col_start)[self.gis][:, None] + np.arange(self.P)
+        # each cluster's points in a box (rows, columns from its corner); padding goes to a
+        # spare row beyond the box, where it only ever holds zeros
+        yi, xi = self.Y.astype(np.int64), self.X.astype(np.int64)
+        big = np.iinfo(np.int64).max
+        y0 = np.where(self.V, yi, big).min(axis=1, keepdims=True)
+        x0 = np.where(self.V, xi, big).min(axis=1, keepdims=True)
+        self.ny = int(np.max(np.where(self.V, yi - y0, 0))) + 1
+        self.nx = int(np.max(np.where(self.V, xi - x0, 0))) + 1
+        self.YI = np.where(self.V, yi - y0, self.ny)
+        self.XI = np.where(self.V, xi - x0, 0)
         self.rows = [np.arange(prob.row_start[gi], prob.row_start[gi + 1]) for gi in self.gis]
 
     def sub(self, idx):
         """The batch restricted to clusters ``idx`` (positions in this batch)."""
         out = object.__new__(_Batch)
         out.__dict__.update(self.__dict__)
-        for name in ("gis", "n", "Y", "X", "V", "T", "G"):
+        for name in ("gis", "n", "Y", "X", "V", "T", "G", "YI", "XI"):
             setattr(out, name, getattr(self, name)[idx])
         return out
 
@@ -425,24 +454,39 @@ class _Batch:
     def resid(self, model):
         return (model - self.T) * self.V[:, None, :]
 
-    def correlation(self, rho_y, rho_x):
-        """Noise correlation between the points of each cluster ``(B, n, n)``, separable,
-        from lag correlations per cluster ``rho_y, rho_x`` (B, L); 0 at padding."""
-        b, n = self.Y.shape
-        out = []
-        for c, rho in ((self.Y, rho_y), (self.X, rho_x)):
-            ci = c.astype(np.int32)
-            lag = np.abs(ci[:, :, None] - ci[:, None, :])
-            top = rho.shape[1]
-            np.minimum(lag, top, out=lag)
-            lag += (np.arange(b, dtype=np.int32) * (top + 1))[:, None, None]
-            table = np.concatenate([rho, np.zeros((b, 1))], axis=1).ravel()
-            out.append(table[lag])
-        r = out[0]
-        r *= out[1]
-        r *= self.V[:, :, None]
-        r *= self.V[:, None, :]
-        return r
+    def to_box(self, arr):
+        """Values at the points ``(B, n, ...)`` in each cluster's box ``(B, ny + 1, nx, ...)``."""
+        box = np.zeros((arr.shape[0], self.ny + 1, self.nx) + arr.shape[2:])
+        box[np.arange(arr.shape[0])[:, None], self.YI, self.XI] = arr
+        return box
+
+    def from_box(self, box):
+        return box[np.arange(box.shape[0])[:, None], self.YI, self.XI]
+
+    def correlate(self, arr, rho_y, rho_x):
+        """``R @ arr`` per cluster: ``arr`` (B, n, ...) at the points, ``R`` the separable
+        correlation between them with lag correlations ``rho_y, rho_x`` (B, L) per cluster
+        (one convolution per axis in the cluster's box)."""
+        box = _lag_convolve(self.to_box(arr), rho_y, 1)
+        return self.from_box(_lag_convolve(box, rho_x, 2))
+
+
+def _lag_convolve(box, rho, axis):
+    """Symmetric convolution along ``axis`` with per-cluster lag weights ``rho`` (B, L),
+    ``rho[:, 0]`` the weight of lag 0."""
+    out = box * rho[:, 0].reshape((-1,) + (1,) * (box.ndim - 1))
+    n = box.shape[axis]
+    for lag in range(1, min(rho.shape[1], n)):
+        w = rho[:, lag]
+        if not np.any(w):
+            continue
+        w = w.reshape((-1,) + (1,) * (box.ndim - 1))
+        hi = [slice(None)] * box.ndim
+        lo = [slice(None)] * box.ndim
+        hi[axis], lo[axis] = slice(lag, None), slice(None, n - lag)
+        out[tuple(hi)] += w * box[tuple(lo)]
+        out[tuple(lo)] += w * box[tuple(hi)]
+    return out
 
 
 def _normal(jac, r):
@@ -531,17 +575,17 @@ def _batch_cov(bt, xp, lo, hi, free, holdable, rho_y, rho_x, rss, noise_var=1.0,
     if not (np.any(rho_y[:, 1:]) or np.any(rho_x[:, 1:])):        # white noise
         meat = np.where(fix[:, :, None] | fix[:, None, :], 0.0, h)
     else:
-        rmat = bt.correlation(rho_y, rho_x)
-        rj = np.matmul(rmat[:, None], jac)
-        meat = np.einsum("bqnp,bqnr->bpr", jac, rj)
+        jt = jac.transpose(0, 2, 1, 3)                               # (B, n, Q, P)
+        rj = bt.correlate(jt, rho_y, rho_x)
+        meat = np.einsum("bnqp,bnqr->bpr", jt, rj)
         meat = (meat + meat.transpose(0, 2, 1)) / 2
     dof = bt.n * q_n - np.einsum("bpr,brp->b", hinv, meat)
     s2 = rss / np.maximum(dof, 1.0)
     if ridge is not None and np.any(ridge[0] > 0):
         tau2, rho_t, fx = ridge
-        fj = jac * fx[:, None, :, None]
-        rt = bt.correlation(rho_t, np.ones((len(tau2), int(bt.X.max()) + 2)))
-        mr = np.einsum("bqnp,bqnr->bpr", fj, np.matmul(rt[:, None], fj))
+        # t1 noise is the same along a row: the rows' sums of f J, correlated between rows
+        rows = bt.to_box((jac * fx[:, None, :, None]).transpose(0, 2, 1, 3)).sum(axis=2)
+        mr = np.einsum("byqp,byqr->bpr", rows, _lag_convolve(rows, rho_t, 1))
         mr = (mr + mr.transpose(0, 2, 1)) / 2
         meat = noise_var * meat + tau2[:, None, None] * mr
         expect = noise_var * dof + tau2 * (q_n * np.sum(fx * fx, axis=1) - np.einsum("bpr,brp->b", hinv, mr))
@@ -584,17 +628,10 @@ def _ridge_stats(bt, xp, resid, noise_var, rho_x, rho_y, max_lag=4):
     f = np.einsum("bnk,bk->bn", px, a) * bt.V
     f /= np.maximum(f.max(axis=1, keepdims=True), 1e-300)
     r = resid[:, 0] * bt.V
-    yi = bt.Y.astype(int)
-    y0 = np.where(bt.V, yi, yi.max() + 1).min(axis=1)
-    yi = np.where(bt.V, yi - y0[:, None], 0)
-    ny = int(yi.max()) + 1
-    key = (np.arange(b)[:, None] * ny + yi).ravel()
-    vm = bt.V.ravel()
-    sff = np.bincount(key[vm], (f * f).ravel()[vm], minlength=b * ny).reshape(b, ny)
-    srf = np.bincount(key[vm], (r * f).ravel()[vm], minlength=b * ny).reshape(b, ny)
-    same = bt.correlation(np.ones((b, 1)), rho_x)                 # same row, x-lag correlation
-    quad = np.bincount(key[vm], (f * np.einsum("bij,bj->bi", same, f)).ravel()[vm],
-                       minlength=b * ny).reshape(b, ny)
+    fb, rb = bt.to_box(f), bt.to_box(r)
+    sff = np.sum(fb * fb, axis=2)[:, :-1]                          # per row (spare row dropped)
+    srf = np.sum(rb * fb, axis=2)[:, :-1]
+    quad = np.sum(fb * _lag_convolve(fb, rho_x, 2), axis=2)[:, :-1]   # f^T R_x f within the row
     core = sff >= 0.5 * sff.max(axis=1, keepdims=True)
     t = np.where(core, srf / np.maximum(sff, 1e-300), 0.0)
     v = np.where(core, noise_var * quad / np.maximum(sff, 1e-150) ** 2, 0.0)
@@ -975,21 +1012,32 @@ class _Problem:
         return [out[gi] for gi in which]
 
 
-def _fit_clusters(centre, fwhh):
-    """Cluster ids of peaks (0-based): half-height ellipses that touch."""
+def _fit_clusters(centre, fwhh, reach=1.0, given=None):
+    """Cluster ids of peaks (0-based): peaks closer than ``reach`` mean FWHH (1: half-height
+    ellipses that touch), joined with the clusters ``given`` (ids, e.g. the picker's)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
     k = len(centre)
     if k < 2:
         return np.zeros(k, int)
-    pairs = cKDTree(centre).query_pairs(r=float(np.max(fwhh)) + 1e-9, output_type="ndarray")
+    pairs = cKDTree(centre).query_pairs(r=reach * float(np.max(fwhh)) + 1e-9, output_type="ndarray")
     if len(pairs):
         dd = np.abs(centre[pairs[:, 0]] - centre[pairs[:, 1]])
         w = (fwhh[pairs[:, 0]] + fwhh[pairs[:, 1]]) / 2
-        pairs = pairs[np.sum((dd / w) ** 2, axis=1) <= 1.0]
+        pairs = pairs[np.sum((dd / w) ** 2, axis=1) <= reach * reach]
+    pairs = pairs.reshape(-1, 2)
+    if given is not None:
+        order = np.argsort(given, kind="stable")
+        same = given[order][1:] == given[order][:-1]
+        pairs = np.vstack([pairs, np.column_stack([order[:-1][same], order[1:][same]])])
     g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
     return connected_components(g, directed=False)[1]
+
+
+#: Picks closer than this many mean FWHH are fitted together even when the picker put them in
+#: different clusters (their fit regions overlap by most of a half width).
+JOIN_FWHH = 1.5
 
 
 def _render(shape, cen, wid, amp, eta, peaks, level=0.5):
@@ -1402,6 +1450,7 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
         cid = _fit_clusters(centre, fwhh)
     else:
         cid = np.unique(np.asarray(cluster).reshape(-1), return_inverse=True)[1].reshape(-1)
+        cid = _fit_clusters(centre, fwhh, JOIN_FWHH, given=cid)
     groups = [g for g in (np.nonzero(cid == c)[0] for c in range(cid.max() + 1)) if len(g)]
     r = fit_planes(data[None], centre, fwhh, height[:, None], groups=groups, noise=noise,
                    shape=shape, margin=margin, baseline=baseline,
