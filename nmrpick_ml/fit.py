@@ -1370,8 +1370,9 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
         Picked signed heights; default the data at the rounded centres. The
         sign of each peak is kept by the fit.
     cluster : array_like (k,), optional
-        Cluster ids: peaks sharing one are fitted together. Default: peaks
-        whose half-height ellipses touch.
+        Cluster ids: peaks sharing one are fitted together, and so are peaks
+        closer than :data:`JOIN_FWHH` mean FWHH. Default: peaks whose
+        half-height ellipses touch.
     noise : float, optional
         Noise standard deviation (data units); default the robust estimate.
     shape : {'pseudo-voigt', 'gaussian', 'lorentzian'}
