@@ -817,8 +817,7 @@ def _draw_axis(rng, nucleus, obs_1h, small, min_size):
 def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, negative=None,
                       whole=False):
     """Draw and render one spectrum of the processed recipe (see :class:`ProcessedRecipe`)."""
-    from .processing import apex as _apex
-    from .processing import half_widths, line_profile, processed_noise, ridge_profiles, window_array
+    from .processing import apex_and_half_widths, line_profile, processed_noise, ridge_profiles, window_array
     n0, n1 = shape
     small = rng.random() < r.p_small
     obs_1h = rng.uniform(400.0, 800.0) if small else rng.uniform(600.0, 950.0)
@@ -901,10 +900,8 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
     # ---- profiles (normalised to a singlet apex of 1) and truth widths
     y = np.arange(n0, dtype=float)
     x = np.arange(n1, dtype=float)
-    hl0, hr0 = half_widths(ax0, r2[:, 0]) if k else (np.zeros(0), np.zeros(0))
-    hl1, hr1 = half_widths(ax1, r2[:, 1]) if k else (np.zeros(0), np.zeros(0))
-    a0 = _apex(ax0, r2[:, 0]) if k else np.zeros(0)
-    a1 = _apex(ax1, r2[:, 1]) if k else np.zeros(0)
+    a0, hl0, hr0 = apex_and_half_widths(ax0, r2[:, 0])
+    a1, hl1, hr1 = apex_and_half_widths(ax1, r2[:, 1])
     py = line_profile(ax0, y[None, :] - cen[:, :1], r2[:, :1]) / a0[:, None] if k else np.zeros((0, n0))
     lines = (line_profile(ax1, x[None, :] - (cen[lp, 1] + lo)[:, None], r2[lp, 1:2]) / a1[lp][:, None]
              if len(lp) else np.zeros((0, n1)))
@@ -923,16 +920,16 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
     if k:
         starts = np.searchsorted(lp, np.arange(k))            # lines are grouped by peak
         lmax = lines.max(axis=1)
-        rows = np.logical_or.reduceat(py[lp] * lmax[:, None] >= 0.5, starts, axis=0)
-        cols = np.logical_or.reduceat(lines * py.max(axis=1)[lp][:, None] >= 0.5, starts, axis=0)
+        rl = py[lp] * lmax[:, None] >= 0.5                      # each line's rows and columns
+        cl = lines * py.max(axis=1)[lp][:, None] >= 0.5
+        rows = np.logical_or.reduceat(rl, starts, axis=0)
+        cols = np.logical_or.reduceat(cl, starts, axis=0)
         ok = rows.any(axis=1) & cols.any(axis=1)
         r0, r1 = np.argmax(rows, axis=1), n0 - np.argmax(rows[:, ::-1], axis=1)
         c0_, c1_ = np.argmax(cols, axis=1), n1 - np.argmax(cols[:, ::-1], axis=1)
         box = np.where(ok[:, None], np.column_stack([r0, c0_, r1, c1_]), 0).astype(float)
         if masks:
             # each line's region lies inside its own box: fill it there only
-            rl = py[lp] * lmax[:, None] >= 0.5
-            cl = lines * py.max(axis=1)[lp][:, None] >= 0.5
             for l_ in np.nonzero(rl.any(axis=1) & cl.any(axis=1))[0]:
                 ys = np.nonzero(rl[l_])[0]
                 xs = np.nonzero(cl[l_])[0]
@@ -941,7 +938,7 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
     fw = np.column_stack([hl0 + hr0, hl1 + hr1]) if k else np.zeros((0, 2))
     line_fw = fw.copy()
     if k:
-        ext = np.array([(lo[lp == i].max() - lo[lp == i].min()) for i in range(k)])
+        ext = np.maximum.reduceat(lo, starts) - np.minimum.reduceat(lo, starts)
         fw[:, 1] = fw[:, 1] + ext         # a multiplet's width: the extent of its lines' regions
 
     # ---- data: peaks, t1 noise, sidebands, water, baseline, noise
@@ -963,12 +960,18 @@ def _processed_render(shape, r, rng, masks=True, n_peaks=None, crowded=False, ne
         off = rng.uniform(30.0, 300.0) / hzpt * rng.choice([-1, 1])
         strong = np.nonzero(np.abs(snr) * rel >= 1.0)[0] if noise > 0 else np.arange(k)
         if len(strong):
+            # all lines of all strong peaks, both offsets, in one evaluation:
+            # rows grouped by (peak, offset), each group summed over its lines
+            sel = [np.nonzero(lp == i)[0] for i in strong]
+            rows = np.concatenate([np.concatenate([q, q]) for q in sel])
+            shift = np.concatenate([np.repeat([-off, off], len(q)) for q in sel])
+            prof = (line_profile(ax1, x[None, :] - (cen[lp[rows], 1] + lo[rows] + shift)[:, None],
+                                 r2[lp[rows], 1][:, None]) / a1[lp[rows]][:, None] * li[rows][:, None])
+            group = np.cumsum([0] + [len(q) for q in sel for _ in range(2)])[:-1]
+            per = np.add.reduceat(prof, group, axis=0).reshape(len(strong), 2, n1)
             sb = np.zeros((len(strong), n1))
-            for s_i, i in enumerate(strong):
-                sel = np.nonzero(lp == i)[0]
-                for d in (-off, off):
-                    sb[s_i] += (line_profile(ax1, x - (cen[i, 1] + lo[sel] + d)[:, None], r2[i, 1])
-                                / a1[i] * li[sel][:, None]).sum(axis=0)
+            sb += per[:, 0]
+            sb += per[:, 1]
             data += (py[strong] * (rel * amp[strong])[:, None]).T @ sb
             artefacts["sidebands"] = int(len(strong))
     if not small and noise > 0 and rng.random() < r.p_water:
