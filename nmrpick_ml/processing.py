@@ -10,10 +10,16 @@ zero-filling. Lineshapes, truncation sidelobes and linewidths in points follow.
 
 Everything here is closed form. A window is written as a sum of complex
 exponentials, ``w[n] = sum_m a_m q_m**n`` (sine bells exactly; the Gaussian
-factor of a Lorentz-to-Gauss window by Gauss-Hermite quadrature, exact to
-1e-9), so the discrete-time Fourier transform of ``w[n] z**n`` over the ``N``
-acquired points is a sum of geometric series and can be evaluated at any
-(fractional) frequency offset without an FFT of the zero-filled length.
+factor of a Lorentz-to-Gauss window by 20-node Gauss-Hermite quadrature while
+it decays by at most e^4 over the acquisition, else by the Fourier series of
+its periodic sum, both exact to ~1e-12 of the window's maximum), so the
+discrete-time Fourier transform of ``w[n] z**n`` over the ``N`` acquired points
+is a sum of geometric series and can be evaluated at any (fractional)
+frequency offset without an FFT of the zero-filled length. The terms are
+computed once per :class:`Axis`; a peak's processed profile on a tile is two
+such 1D evaluations (the peak is their separable product), and its apex and
+half-height crossings (:func:`apex_and_half_widths`) two more, for all peaks
+at once.
 
 Conventions: frequencies and offsets are in points of the processed
 (zero-filled) axis of ``size`` points; a signal at frequency ``nu`` peaks at
@@ -107,15 +113,22 @@ class Axis:
     def terms(self):
         """The window's exponential terms and the constants of :func:`dtft`, computed once per axis.
 
-        ``(a, q, q**n_acq, |q|, (1 - c0) * sum(a))`` with ``w[n] = sum_m a_m q_m**n``
-        (see :func:`window_terms`).
+        ``(a, q, n_eff, q**n_eff, |q|, (1 - c0) * sum(a))`` with ``w[n] = sum_m a_m q_m**n``
+        for ``n < n_eff`` and negligible after (see :func:`window_terms`).
         """
-        a, q = window_terms(self)
-        return a, q, q ** self.n_acq, np.abs(q), (1.0 - self.c0) * np.sum(a).real
+        a, q, n_eff = window_terms(self, span=True)
+        return a, q, n_eff, q ** n_eff, np.abs(q), (1.0 - self.c0) * np.sum(a).real
 
 
-def window_terms(ax):
-    """``(a, q)`` with ``w[n] = sum_m a_m q_m**n`` for ``n = 0..n_acq-1``."""
+def window_terms(ax, span=False):
+    """``(a, q)`` with ``w[n] = sum_m a_m q_m**n`` for ``n = 0..n_acq-1``.
+
+    With ``span``, ``(a, q, n_eff)``: the terms hold for ``n < n_eff`` and the
+    window is negligible (below 2e-12 of its maximum) from ``n_eff`` on; only
+    a strongly decaying GM window has ``n_eff < n_acq``.
+    """
+    if span and ax.window.kind != "gm":
+        return window_terms(ax) + (ax.n_acq,)
     w, n = ax.window, ax.n_acq
     if w.kind == "none":
         return np.ones(1, complex), np.ones(1, complex)
@@ -132,14 +145,57 @@ def window_terms(ax):
             q = np.exp(np.array([0, 2j, -2j]) * dth)
         return a.astype(complex), q.astype(complex)
     if w.kind == "gm":
-        # exp(pi g1 t) * exp(-b n^2), b = (pi g2 dt)^2 / (4 ln 2); the Gaussian
-        # by 20-node Gauss-Hermite quadrature: exp(-b n^2) = sum w_m/sqrt(pi) e^{i 2 sqrt(b) x_m n}
-        b = (np.pi * w.gb * ax.dt) ** 2 / (4 * np.log(2))
-        x, wt = _HERMITE
-        a = (wt / np.sqrt(np.pi)).astype(complex)
-        q = np.exp(np.pi * w.lb * ax.dt + 2j * np.sqrt(b) * x)
-        return a, q
+        return _gm_terms(np.pi * w.lb * ax.dt, (np.pi * w.gb * ax.dt) ** 2 / (4 * np.log(2)), n, span)
     raise ValueError(f"unknown window kind {w.kind!r}")
+
+
+#: Largest ``b n_acq**2`` (the Gaussian's decay over the acquisition, in e-folds)
+#: for which 20-node Gauss-Hermite quadrature represents ``exp(-b n^2)`` to 1e-12.
+_GH_MAX_DECAY = 4.0
+#: Accuracy of the Fourier-series GM terms, in e-folds (e^-27 = 2e-12 of the window's maximum).
+_GM_EFOLDS = 27.0
+
+
+def _gm_terms(alpha, b, n_acq, span=False):
+    """Terms of ``exp(alpha n - b n^2)``, ``n = 0..n_acq-1`` (a GM window, ``n`` in samples).
+
+    A Gaussian that decays little over the acquisition (``b n_acq^2 <= 4``) is
+    a 20-node Gauss-Hermite quadrature of its Fourier integral,
+    ``exp(-b n^2) = sum_m w_m / sqrt(pi) exp(2 i sqrt(b) x_m n)``. One that
+    decays more (the quadrature would need ~``2 b n_acq^2`` nodes) is the
+    Fourier series of its periodic sum (Poisson summation): with
+    ``n0 = alpha / (2 b)`` the window is ``exp(b n0^2) exp(-b (n - n0)^2)`` and
+    ``sum_j exp(-b (u - j P)^2) = sum_m c_m exp(2 pi i m u / P)``,
+    ``c_m = sqrt(pi / b) / P exp(-pi^2 m^2 / (b P^2))``; the period ``P``
+    keeps the neighbouring copies 27 e-folds (2e-12) below the window's
+    maximum, and terms below that are dropped (about 25-35 terms).
+
+    With ``span`` the terms need only hold on ``n < n_eff``, the samples
+    before the window has fallen 27 e-folds below its maximum (it is below
+    that from there on), and ``n_eff`` is returned too: a strongly decaying
+    window needs fewer terms.
+    """
+    if b * n_acq ** 2 <= _GH_MAX_DECAY:
+        x, wt = _HERMITE
+        a, q = (wt / np.sqrt(np.pi)).astype(complex), np.exp(alpha + 2j * np.sqrt(b) * x)
+        return (a, q, n_acq) if span else (a, q)
+    e = _GM_EFOLDS
+    n0 = alpha / (2 * b)
+    if b * n0 * n0 > 30.0:
+        raise ValueError("GM window: the Gaussian's centre lies too far outside the acquisition "
+                         f"(g1/g2 too large: b*n0^2 = {b * n0 * n0:.3g} > 30)")
+    d = 0.0 if 0 <= n0 <= n_acq - 1 else min(abs(n0), abs(n0 - (n_acq - 1)))
+    n_eff = n_acq
+    if span:
+        n_eff = int(min(n_acq, max(2, np.ceil(n0 + np.sqrt(n0 * n0 + e / b)) + 1)))
+    u_max = max(abs(n0), abs(n_eff - 1 - n0))
+    period = u_max + np.sqrt(d * d + e / b)
+    m = np.arange(-int(np.ceil(period * np.sqrt(b * (e + b * d * d)) / np.pi)), 0)
+    m = np.concatenate([m, [0], -m[::-1]])
+    c = np.sqrt(np.pi / b) / period * np.exp(-(np.pi * m / period) ** 2 / b)
+    a = (np.exp(b * n0 * n0) * c * np.exp(-2j * np.pi * m * n0 / period)).astype(complex)
+    q = np.exp(2j * np.pi * m / period)
+    return (a, q, n_eff) if span else (a, q)
 
 
 def _window_at(ax, n):
@@ -180,8 +236,7 @@ def dtft(ax, offset, r2):
     -------
     ndarray of complex
     """
-    a, q, qn, q_abs, const = ax.terms
-    n = ax.n_acq
+    a, q, n, qn, q_abs, const = ax.terms          # n: the window's span (n_acq but for a decayed GM)
     r2 = np.asarray(r2, float)
     log_rho = -r2 * ax.dt - 2j * np.pi * np.asarray(offset, float) / ax.size
     rho = np.exp(log_rho)
