@@ -35,7 +35,10 @@ def _fid_spectrum(ax, nu, r2):
 @pytest.mark.parametrize("window", [P.Window("none"), P.Window("em", lb=4.0),
                                     P.Window("sp", off=0.35, end=0.98, power=1.0),
                                     P.Window("sp", off=0.5, end=1.0, power=2.0),
-                                    P.Window("gm", lb=3.0, gb=9.0)])
+                                    P.Window("gm", lb=3.0, gb=9.0),
+                                    # a Gaussian that decays to 1e-16 within the acquisition (its
+                                    # Fourier-series terms), and one centred before t = 0
+                                    P.Window("gm", lb=20.0, gb=120.0), P.Window("gm", lb=-15.0, gb=60.0)])
 def test_closed_form_equals_fft_of_the_processed_fid(window):
     ax = P.Axis(n_acq=257, sw=4000.0, size=1024, window=window, c0=0.5, phase=0.04)
     ref = _fid_spectrum(ax, 300.37, 25.0)
@@ -106,6 +109,23 @@ def test_processed_noise_has_the_correlation_the_window_predicts(window):
     assert acc[3] == pytest.approx(pred1, abs=0.03)
     # States processing: the correlation is separable across the axes, as in real spectra
     assert acc[4] == pytest.approx(pred0[0] * pred1, abs=0.03)
+
+
+def test_realism_noise_correlation_does_not_depend_on_the_noise_estimate():
+    # the realism figure is scaled by the quiet points' own rms: a noise estimate
+    # 0.7x too low (as estimate_noise reads strongly correlated noise) leaves it
+    # at the window's prediction
+    from nmrpick_ml._realism import measure
+    ax0 = P.Axis(n_acq=100, sw=2000.0, size=400, window=P.Window("sp", off=0.45, power=2.0))
+    ax1 = P.Axis(n_acq=200, sw=8000.0, size=400, window=P.Window("sp", off=0.0, power=1.0))
+    z = P.processed_noise(np.random.default_rng(2), (256, 256), (ax0, ax1))
+    pred0, pred1 = P.noise_autocorrelation(ax0, [1, 2]), P.noise_autocorrelation(ax1, [1, 2])
+    for scale in (1.0, 0.7):
+        m = measure(z, noise=scale)
+        assert m["noise_corr0"] == pytest.approx(pred0[0], abs=0.05)
+        assert m["noise_corr0_2"] == pytest.approx(pred0[1], abs=0.05)
+        assert m["noise_corr1"] == pytest.approx(pred1[0], abs=0.05)
+        assert m["noise_corr1_2"] == pytest.approx(pred1[1], abs=0.05)
 
 
 def _axis_from_meta(m):
