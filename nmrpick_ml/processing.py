@@ -29,6 +29,7 @@ point ``nu``.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -268,7 +269,10 @@ def _denominators_safe(q_abs, r2, dt):
     """
     if r2.size == 0:
         return True
-    e_lo, e_hi = np.exp(-float(r2.max()) * dt), np.exp(-float(r2.min()) * dt)
+    e_lo, e_hi = math.exp(-float(r2.max()) * dt), math.exp(-float(r2.min()) * dt)
+    q_lo, q_hi = q_abs[[0, -1]] if len(q_abs) == 1 else (float(q_abs.min()), float(q_abs.max()))
+    if q_hi * e_hi < 1.0 - 1e-9 or q_lo * e_lo > 1.0 + 1e-9:   # all terms on one side of 1
+        return True
     lo, hi = q_abs * e_lo, q_abs * e_hi
     bound = np.where((lo <= 1.0) & (hi >= 1.0), 0.0, np.minimum(np.abs(1.0 - lo), np.abs(1.0 - hi)))
     return bool(bound.min() > 1e-9)
