@@ -409,14 +409,17 @@ def synth_speed(n=1000, seed=BENCH_SEED, recipe=None):
 def bench_synth(command="nmrpick-ml bench --synth", outdir=None):
     """The tile-generation speed figures, one row per recipe."""
     rows = []
+    load = [os.getloadavg()[0]]
     for name, rec in (("realistic", synth.REALISTIC), ("processed", synth.PROCESSED)):
         wall, cpu = synth_speed(recipe=rec)
         rows.append((name, wall, cpu, 1000 / wall))
+    load.append(os.getloadavg()[0])
     txt = (f"# Synthetic data speed\n\n{_header(command, BENCH_SEED)}\n"
            "1000 128x128 tiles with their FWHH masks, one process, one BLAS thread "
            "(CPU: this process's CPU time, less sensitive to other load on the machine):\n\n"
            + metrics.format_table(rows, ["recipe", "wall s", "CPU s", "tiles/s (wall)"], floatfmt=".2f")
-           + "\n")
+           + f"\nLoad average (1 min) before and after: {load[0]:.2f}, {load[1]:.2f} "
+           f"(on {os.cpu_count()} cores).\n")
     return write_report("synth_speed", txt, outdir)
 
 
