@@ -304,9 +304,9 @@ def _apex_of(v):
 
 
 _APEX_D = np.linspace(-0.5, 0.5, 21)
-#: Outward scan of :func:`half_widths`: 0.02 .. ~200 points, steps x1.25.
-_SCAN = 0.02 * 1.25 ** np.arange(42)
-_FINE = np.linspace(0.0, 1.0, 16)
+#: Outward scan of :func:`half_widths`: 0.02 .. 164 points, steps x2.
+_SCAN = 0.02 * 2.0 ** np.arange(14)
+_FINE = np.linspace(0.0, 1.0, 26)
 
 
 def apex_and_half_widths(ax, r2):
@@ -331,10 +331,11 @@ def apex_and_half_widths(ax, r2):
 def half_widths(ax, r2, height=None):
     """Distances (points) from the line's frequency to its half-height crossings.
 
-    A geometric scan outwards (0.02 to 200 points, steps x1.25) brackets the
-    first point below half height on each side; 14 evenly spaced evaluations
-    inside the bracket narrow it 15-fold, and linear interpolation there gives
-    the crossing (to ~1e-5 of the half width). All lines and both sides are
+    A geometric scan outwards (0.02 to 164 points, steps x2) brackets the
+    first point below half height on each side; 24 evenly spaced evaluations
+    inside the bracket narrow it 25-fold, and inverse quadratic interpolation
+    through three of them gives the crossing (to ~1e-5 of the half width,
+    checked against a brute-force 1e-5 grid). All lines and both sides are
     evaluated together.
 
     Parameters
