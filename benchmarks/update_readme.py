@@ -64,7 +64,9 @@ def main():
         if block is None:
             continue
         cmd = f" (`{m.group(1)}`, [{fname}](benchmarks/results/{fname}))" if m else ""
-        parts.append(f"**{title}**{cmd}\n\n{block}\n")
+        stale = re.search(r"^\*\*Out of date:\*\*.*$", text, flags=re.M)   # quoted with its table
+        note = f"{stale.group(0)}\n\n" if stale else ""
+        parts.append(f"**{title}**{cmd}\n\n{note}{block}\n")
     readme = os.path.join(ROOT, "README.md")
     src = open(readme).read()
     new = "<!-- results:start -->\n" + "\n".join(parts) + "<!-- results:end -->"
