@@ -89,9 +89,10 @@ def test_pick_imports_torch_only_with_engine_torch(tmp_path, engine):
 
 
 def test_default_tile_fits_the_spectrum_and_detect_times_its_steps(engines):
+    from nmrpick_ml._defaults import INFERENCE_TILE
     from nmrpick_ml.picker import DEFAULT_TILE
     onnx, _ = engines
-    assert onnx.tile == 256 and onnx.train_tile == DEFAULT_TILE == 128
+    assert onnx.tile == INFERENCE_TILE and onnx.train_tile == DEFAULT_TILE == 128
     # a spectrum the size of a training tile runs one tile of that size, as before
     for i in range(4):
         t = synth.make_spectrum((128, 128), synth.REALISTIC, seed=[4242, i])
@@ -100,11 +101,12 @@ def test_default_tile_fits_the_spectrum_and_detect_times_its_steps(engines):
         b = onnx.detect(t.data, noise, 3 * noise, tile=128)
         assert a.n_tiles == b.n_tiles and len(a) == len(b)
         np.testing.assert_array_equal(a.centre, b.centre)
-    # a larger one: 256-point tiles, fewer of them, the same peaks
+    # a larger one at 256-point tiles (the network is fully convolutional): fewer
+    # tiles, the same peaks
     sim = synth.simulate(shape=(256, 512), n_peaks=60, seed=11)
     noise = estimate_noise(sim.data)
     timings = {}
-    big = onnx.detect(sim.data, noise, 3 * noise, timings=timings)
+    big = onnx.detect(sim.data, noise, 3 * noise, tile=256, timings=timings)
     small = onnx.detect(sim.data, noise, 3 * noise, tile=128)
     assert big.n_tiles == timings["n_tiles"] < small.n_tiles / 2
     d = np.linalg.norm(big.centre[:, None] - small.centre[None], axis=2).min(axis=1)
