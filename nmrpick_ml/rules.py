@@ -73,29 +73,29 @@ WIDTH_TOL = 0.15
 DIP_NOISE = 3.0
 
 
-def _sample(data, pts):
-    """Bilinear interpolation of ``data`` at fractional points (n, 2); NaN outside."""
+def _sample(data, pts, sign=1.0):
+    """Bilinear interpolation of ``sign x data`` at fractional points (n, 2); NaN outside."""
     from scipy.ndimage import map_coordinates
     pts = np.asarray(pts, float).reshape(-1, 2)
     # no float64 copy of the whole spectrum per call: the same values (computed in double)
     v = map_coordinates(data, pts.T, order=1, mode="nearest", output=np.float64)
     out = np.all((pts >= 0) & (pts <= np.array(data.shape) - 1), axis=1)
-    return np.where(out, v, np.nan)
+    return np.where(out, sign * v, np.nan)
 
 
-def _concave(data, c):
+def _concave(data, c, sign=1.0):
     """Negative second difference (3-point smoothed across) along both axes at c."""
     iy, ix = int(round(c[0])), int(round(c[1]))
     n0, n1 = data.shape
     if not (0 < iy < n0 - 1 and 0 < ix < n1 - 1):
         return False
-    win = np.asarray(data[iy - 1:iy + 2, ix - 1:ix + 2], np.float64)
+    win = sign * np.asarray(data[iy - 1:iy + 2, ix - 1:ix + 2], np.float64)
     d2y = np.mean(win[0] - 2 * win[1] + win[2])
     d2x = np.mean(win[:, 0] - 2 * win[:, 1] + win[:, 2])
     return bool(d2y < 0 and d2x < 0)
 
 
-def shows_two(data, a, b, noise):
+def shows_two(data, a, b, noise, sign=1.0):
     """Do the data show two peaks at ``a`` (the higher) and ``b``, not one?
 
     Two maxima with a dip between them (the profile along the segment falls
@@ -106,10 +106,12 @@ def shows_two(data, a, b, noise):
     Parameters
     ----------
     data : ndarray (N1, N2)
-        Peaks positive (multiply by the sign first).
+        Peaks positive, or of the sign ``sign``.
     a, b : (float, float)
         Positions in points.
     noise : float
+    sign : float
+        The sign of the peaks in ``data`` (the data are read as ``sign x data``).
 
     Returns
     -------
@@ -128,14 +130,14 @@ def shows_two(data, a, b, noise):
     dist = float(np.hypot(*(b - a)))
     n = max(int(np.ceil(4 * dist)), 8)
     t = np.linspace(0.0, 1.0, n + 1)
-    prof = _sample(data, a[None, :] + t[:, None] * (b - a)[None, :])
+    prof = _sample(data, a[None, :] + t[:, None] * (b - a)[None, :], sign)
     if np.any(np.isnan(prof)):
         return False
     low = min(prof[0], prof[-1])
     if low - np.min(prof[1:-1]) > max(DIP_NOISE * noise, 0.02 * abs(low)):
         return True
-    mirror = _sample(data, 2 * a - b)[0]
-    if np.isnan(mirror) or not _concave(data, b):
+    mirror = _sample(data, 2 * a - b, sign)[0]
+    if np.isnan(mirror) or not _concave(data, b, sign):
         return False
     return bool(prof[-1] - mirror > max(3.0 * noise, 0.25 * abs(prof[-1])))
 
@@ -180,14 +182,14 @@ def merge_duplicates(data, centre, fwhh, height, score, noise):
             if np.sum(((centre[j] - centre[i]) / w) ** 2) >= 1.0:
                 continue
             s = np.sign(height[i])
-            if shows_two(s * data, centre[i], centre[j], noise):
+            if shows_two(data, centre[i], centre[j], noise, sign=s):
                 continue
             alive[j] = False
             score[i] = max(score[i], score[j])
     return np.nonzero(alive)[0], score
 
 
-def artefact_level(data, p, q, axis, fw_p, cores, others=()):
+def artefact_level(data, p, q, axis, fw_p, cores, others=(), sign=1.0):
     """The artefact level at pick ``p`` on the row (``axis=1``) or column (``axis=0``)
     of its parent ``q``.
 
@@ -206,6 +208,8 @@ def artefact_level(data, p, q, axis, fw_p, cores, others=()):
     others : sequence of (position, half-width)
         The other picks on the line, also left out where only p's side can be
         measured.
+    sign : float
+        The pick's sign: the data are read as ``sign x data``.
 
     Returns
     -------
@@ -227,43 +231,67 @@ def artefact_level(data, p, q, axis, fw_p, cores, others=()):
     p, q = np.asarray(p, float), np.asarray(q, float)
     m = p.copy()
     m[axis] = 2 * q[axis] - p[axis]
-    mirror = float(_sample(data, m)[0])
+    mirror = float(_sample(data, m, sign)[0])
     n = data.shape[axis]
-    w = max(16.0, 8.0 * fw_p)
-    n_line = int(np.ceil(2 * w))
     other = int(np.clip(np.rint(p[1 - axis]), 0, data.shape[1 - axis] - 1))
-
-    def level(centre_, excluded):
-        idx = np.arange(n)
-        keep = np.abs(idx - centre_) > max(2.0 * fw_p, 1.0)   # the pick and its flanks
-        for c, half in excluded:
-            keep &= np.abs(idx - c) > half
-        idx = idx[keep]
-        idx = idx[np.argsort(np.abs(idx - centre_), kind="stable")[:n_line]]
-        if len(idx) < 8 or np.max(np.abs(idx - centre_)) > 4 * w:
-            return np.nan, np.nan
-        line = data[other, idx] if axis == 1 else data[idx, other]
-        base = float(np.median(line))
-        return float(1.4826 * np.median(np.abs(line - base))), base
-
-    near, base = level(p[axis], cores)
-    # the mirrored stretch, moved inside the spectrum when it falls outside (a
-    # ridge runs the whole line), as long as it stays on the parent's other side
-    side = np.sign(p[axis] - q[axis])
-    mc = float(np.clip(m[axis], 0, n - 1))
-    far, far_base = (level(mc, cores) if np.sign(q[axis] - mc) == side
-                     and abs(q[axis] - mc) > max(fw_p, 1.0) else (np.nan, np.nan))
+    near, base = _line_level(data, p[axis], axis, other, fw_p, cores, sign)
+    far, far_base = _far_level(data, p[axis], q[axis], axis, other, fw_p, cores, sign)
     # what the parent makes falls on both sides of it: the lower side is its level;
     # with one side only, the level cannot be told from the other peaks' tails there
     line = min(near, far) if np.isfinite(near) and np.isfinite(far) else np.nan
     if not np.isfinite(base):
-        _, base = level(p[axis], list(cores) + list(others))
+        _, base = _line_level(data, p[axis], axis, other, fw_p, list(cores) + list(others), sign)
     base = base if np.isfinite(base) else 0.0
     far_base = far_base if np.isfinite(far_base) else base
     return abs(mirror - far_base), line, base
 
 
-def mirror_partner(data, p, q, axis, fw_p, base=0.0):
+def _median(x):
+    """np.median of a 1-D float64 array, to the last bit, without its overhead."""
+    x = np.sort(x)
+    h = len(x) // 2
+    return x[h] if len(x) % 2 else (x[h - 1] + x[h]) / 2
+
+
+def _nearest_free(idx, centre_, excluded, fw_p, n_line):
+    """The n_line points of idx nearest centre_ that are in no peak."""
+    keep = np.abs(idx - centre_) > max(2.0 * fw_p, 1.0)   # the pick and its flanks
+    for c, half in excluded:
+        keep &= np.abs(idx - c) > half
+    idx = idx[keep]
+    return idx[np.argsort(np.abs(idx - centre_), kind="stable")[:n_line]]
+
+
+def _line_level(data, centre_, axis, other, fw_p, excluded, sign):
+    """Robust sd and median of the line (row ``other`` for axis 1, column for
+    axis 0) of ``sign x data`` around ``centre_``: :func:`artefact_level`'s measure."""
+    n = data.shape[axis]
+    w = max(16.0, 8.0 * fw_p)
+    n_line = int(np.ceil(2 * w))
+    # the points within 4 w first (no others are used); the whole line only
+    # where fewer than n_line are free there
+    lo, hi = max(int(np.floor(centre_ - 4 * w)), 0), min(int(np.ceil(centre_ + 4 * w)), n - 1)
+    idx = _nearest_free(np.arange(lo, hi + 1), centre_, excluded, fw_p, n_line)
+    if len(idx) < n_line or np.max(np.abs(idx - centre_)) > 4 * w:
+        idx = _nearest_free(np.arange(n), centre_, excluded, fw_p, n_line)
+    if len(idx) < 8 or np.max(np.abs(idx - centre_)) > 4 * w:
+        return np.nan, np.nan
+    line = sign * np.asarray(data[other, idx] if axis == 1 else data[idx, other], np.float64)
+    base = float(_median(line))
+    return float(1.4826 * _median(np.abs(line - base))), base
+
+
+def _far_level(data, p, q, axis, other, fw_p, cores, sign):
+    """:func:`_line_level` at the mirrored stretch ``2q - p``, moved inside the
+    spectrum when it falls outside (a ridge runs the whole line), as long as it
+    stays on the parent's other side; NaN when there is none."""
+    mc = float(np.clip(2 * q - p, 0, data.shape[axis] - 1))
+    if np.sign(q - mc) == np.sign(p - q) and abs(q - mc) > max(fw_p, 1.0):
+        return _line_level(data, mc, axis, other, fw_p, cores, sign)
+    return np.nan, np.nan
+
+
+def mirror_partner(data, p, q, axis, fw_p, base=0.0, sign=1.0):
     """The maximum of the data near the mirrored offset ``2q - p`` of pick ``p``
     about its parent ``q`` along ``axis``, if there is one.
 
@@ -273,7 +301,8 @@ def mirror_partner(data, p, q, axis, fw_p, base=0.0):
     mirrored position are searched for a local maximum inside that stretch (not
     at its ends: a flank of something else is no partner). The stretch is
     ``max(1, PARTNER_TOL fw_p)`` points either side: the lobes of one line are
-    symmetric to the precision of the pick's position.
+    symmetric to the precision of the pick's position. ``sign``: the pick's
+    sign (the data are read as ``sign x data``).
 
     Returns
     -------
@@ -289,7 +318,7 @@ def mirror_partner(data, p, q, axis, fw_p, base=0.0):
     if lo < 0 or hi > n - 1 or hi - lo < 2:
         return np.nan
     other = int(np.clip(np.rint(p[1 - axis]), 0, data.shape[1 - axis] - 1))
-    line = np.asarray(data[other, lo:hi + 1] if axis == 1 else data[lo:hi + 1, other], np.float64)
+    line = sign * np.asarray(data[other, lo:hi + 1] if axis == 1 else data[lo:hi + 1, other], np.float64)
     k = int(np.argmax(line))
     if k == 0 or k == len(line) - 1:
         return np.nan
@@ -369,16 +398,28 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
                 continue
             # the parents' own peaks are left out of the line level
             cores = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in on]
-            line_band = np.maximum(0.75 * fwhh[:, across], 1.0)
-            rest = np.nonzero(np.abs(centre[:, across] - centre[i, across]) <= line_band)[0]
-            others = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in rest if j != i]
+            fw = fwhh[i, axis]
+            other = int(np.clip(np.rint(centre[i, across]), 0, data.shape[across] - 1))
+            # the level near the pick and the baseline it stands on do not depend on
+            # which parent it is tested against (artefact_level, parent by parent)
+            near, base = _line_level(data, centre[i, axis], axis, other, fw, cores, s)
+            if not np.isfinite(base):
+                line_band = np.maximum(0.75 * fwhh[:, across], 1.0)
+                rest = np.nonzero(np.abs(centre[:, across] - centre[i, across]) <= line_band)[0]
+                others = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in rest if j != i]
+                _, base = _line_level(data, centre[i, axis], axis, other, fw, cores + others, s)
+            base = base if np.isfinite(base) else 0.0
+            hi_ = abs(height_[i]) - base
+            # the line test can only fire where the near side alone would fire it
+            line_test = np.isfinite(near) and near > LINE_EXCESS * noise and hi_ < LINE_K * near
             for j in on:
-                _, line, base = artefact_level(s * data, centre[i], centre[j], axis, fwhh[i, axis],
-                                               cores, others)
-                hi_ = abs(height_[i]) - base
-                if np.isfinite(line) and line > LINE_EXCESS * noise and hi_ < LINE_K * line:
-                    keep[i] = False
-                    break
+                if line_test:
+                    far, _ = _far_level(data, centre[i, axis], centre[j, axis], axis, other, fw,
+                                        cores, s)
+                    line = min(near, far) if np.isfinite(far) else np.nan
+                    if np.isfinite(line) and line > LINE_EXCESS * noise and hi_ < LINE_K * line:
+                        keep[i] = False
+                        break
                 if abs(centre[i, across] - centre[j, across]) > max(ON_LINE * fwhh[j, across], 0.5):
                     continue   # a lobe or sideband lies on the parent's own line
                 d = abs(centre[i, axis] - centre[j, axis])
@@ -388,7 +429,7 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
                 if np.sign(height_[j]) != s and d <= NEAR_LOBE * max(fwhh[j, axis], 1.0):
                     keep[i] = False   # the undershoot beside a line of the other sign
                     break
-                partner = mirror_partner(s * data, centre[i], centre[j], axis, fwhh[i, axis], base)
+                partner = mirror_partner(data, centre[i], centre[j], axis, fw, base, sign=s)
                 if np.isfinite(partner) and hi_ / MIRROR_K <= partner <= MIRROR_K * hi_:
                     keep[i] = False
                     break
@@ -415,12 +456,11 @@ def _symmetric(x, h, tol):
 def _row_maxima(prof, lo, hi, floor):
     """Sub-point positions and heights of the local maxima of a 1D profile in [lo, hi]
     standing ``floor`` above both neighbouring minima (their prominence)."""
-    from scipy.signal import find_peaks
     lo, hi = max(int(np.floor(lo)), 0), min(int(np.ceil(hi)), len(prof) - 1)
     seg = np.asarray(prof[lo:hi + 1], np.float64)
     if len(seg) < 3:
         return np.zeros(0), np.zeros(0)
-    idx, _ = find_peaks(seg, prominence=floor, height=floor)
+    idx = _prominent_maxima(seg, floor)
     x, h = [], []
     for i in idx:
         a, b, c = seg[i - 1], seg[i], seg[i + 1]
@@ -431,13 +471,41 @@ def _row_maxima(prof, lo, hi, floor):
     return np.array(x), np.array(h)
 
 
-def _column_centre(data, y, x, half):
+def _prominent_maxima(x, floor):
+    """Indices of the local maxima of the 1D float64 ``x`` at least ``floor`` high
+    and ``floor`` prominent: ``scipy.signal.find_peaks(x, height=floor,
+    prominence=floor)`` (a flat top: its middle point, rounded down), without
+    importing scipy.signal (seconds on a cold start)."""
+    n = len(x)
+    change = np.flatnonzero(x[1:] != x[:-1])
+    start = np.concatenate(([0], change + 1))          # runs of equal values
+    end = np.concatenate((change, [n - 1]))
+    v = x[start]
+    k = np.arange(1, len(v) - 1)
+    k = k[(v[k - 1] < v[k]) & (v[k + 1] < v[k])]
+    peaks = (start[k] + end[k]) // 2
+    peaks = peaks[x[peaks] >= floor]
+    if not len(peaks):
+        return peaks.astype(int)
+    # each side out to the first higher point (or the end): its lowest point
+    top = x[peaks][:, None]
+    idx = np.arange(n)[None, :]
+    pk = peaks[:, None]
+    higher = x[None, :] > top
+    left = np.where(higher & (idx < pk), idx, -1).max(axis=1)[:, None]
+    right = np.where(higher & (idx > pk), idx, n).min(axis=1)[:, None]
+    lmin = np.where((idx > left) & (idx <= pk), x[None, :], np.inf).min(axis=1)
+    rmin = np.where((idx >= pk) & (idx < right), x[None, :], np.inf).min(axis=1)
+    return peaks[top[:, 0] - np.maximum(lmin, rmin) >= floor].astype(int)
+
+
+def _column_centre(data, y, x, half, sign=1.0):
     """Sub-point position of the column maximum nearest ``y`` at column round(x), found
     by climbing from round(y) within ``half`` points; ``y`` itself where the climb
     leaves that range but the column is concave at y (a line on a neighbour's flank),
     else NaN."""
     ix = int(np.clip(np.rint(x), 0, data.shape[1] - 1))
-    col = np.asarray(data[:, ix], np.float64)
+    col = sign * np.asarray(data[:, ix], np.float64)
     n = len(col)
     i = int(np.clip(np.rint(y), 1, n - 2))
     i0 = i
@@ -451,11 +519,11 @@ def _column_centre(data, y, x, half):
     return float(y) if col[i0 - 1] - 2 * col[i0] + col[i0 + 1] < 0 else np.nan
 
 
-def _column_fwhh(data, y, x, reach):
+def _column_fwhh(data, y, x, reach, sign=1.0):
     """FWHH along axis 0 of the maximum at (y, x) (sub-point y), from the half-height
     crossings of column round(x) within ``reach`` points; NaN where one is not reached."""
     ix = int(np.clip(np.rint(x), 0, data.shape[1] - 1))
-    col = np.asarray(data[:, ix], np.float64)
+    col = sign * np.asarray(data[:, ix], np.float64)
     n = len(col)
     i = int(np.clip(np.rint(y), 0, n - 1))
     half = 0.5 * col[i]
@@ -553,11 +621,11 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
                     continue
                 # every line peaks on this row of the indirect axis
                 tol = ROW_TOL * fwhh[i, 0] + 0.5 * fwhh[i, 0] * noise / max(float(h.min()), 1e-30)
-                ys = [_column_centre(sgn * data, yi, xl, fwhh[i, 0]) for xl in x]
+                ys = [_column_centre(data, yi, xl, fwhh[i, 0], sgn) for xl in x]
                 if not np.all(np.abs(np.array(ys) - yi) <= max(tol, 0.5)):
                     continue
                 # ... with one profile along it: the same width (one carbon or nitrogen)
-                wy = np.array([_column_fwhh(sgn * data, yl, xl, 4 * fwhh[i, 0] + 2)
+                wy = np.array([_column_fwhh(data, yl, xl, 4 * fwhh[i, 0] + 2, sgn)
                                for yl, xl in zip(ys, x)])
                 spread = WIDTH_TOL + 2.0 * noise / max(float(h.min()), 1e-30)
                 if np.all(np.isfinite(wy)) and np.max(wy) <= (1 + spread) * np.min(wy):
@@ -684,12 +752,19 @@ def other_sign_peaks(data, noise, fwhh, level):
     -------
     centre (m, 2), fwhh (m, 2), height (m,) negative
     """
-    from scipy.ndimage import maximum_filter
-    neg = -np.asarray(data, np.float32)
+    data = np.asarray(data, np.float32)
     level = max(float(level), 20.0 * float(noise))
-    mx = maximum_filter(neg, size=3, mode="nearest")
-    pts = np.argwhere((neg == mx) & (neg >= level))
-    h = -neg[pts[:, 0], pts[:, 1]].astype(float)
+    pts = np.argwhere(data <= -np.float32(level))      # -data >= level, in float32
+    v = data[pts[:, 0], pts[:, 1]]
+    # a maximum of -data among its 3x3 neighbours (the edge repeated)
+    n0, n1 = data.shape
+    is_max = np.ones(len(pts), bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            nb = data[np.clip(pts[:, 0] + dy, 0, n0 - 1), np.clip(pts[:, 1] + dx, 0, n1 - 1)]
+            is_max &= v <= nb
+    pts = pts[is_max]
+    h = data[pts[:, 0], pts[:, 1]].astype(float)
     return pts.astype(float), np.tile(np.asarray(fwhh, float), (len(pts), 1)), h
 
 
