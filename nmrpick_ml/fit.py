@@ -45,7 +45,12 @@ noise); the covariance is the sandwich ``s^2 H^-1 J^T R J H^-1`` (``H = J^T J``,
 ``R`` the separable correlation between the cluster's points) and
 ``s^2 = RSS / (n - tr(H^-1 J^T R J))`` (the residual variance, with the degrees
 of freedom that correlated noise leaves; misfit raises it, and the errors with
-it). Two kinds of structure the noise lacks enter as well:
+it). ``s^2`` is taken at least the median of all clusters' (and at most the
+measured noise variance): the scale ``max(1, chi2)`` against the noise pooled over
+the whole fit. A cluster of few independent points (small peaks, strongly
+correlated noise) states its ``s^2`` with few degrees of freedom, and one that
+falls low would make its errors too small (a Student-t spread, not a Gaussian).
+Two kinds of structure the noise lacks enter as well:
 
 - t1 noise: ridges along the indirect axis at the direct-axis position of a
   strong peak, proportional to it, the same in every point of a row. Its
@@ -58,8 +63,8 @@ it). Two kinds of structure the noise lacks enter as well:
 
 The Lorentzian fractions are bounded by the model itself (0..1, and a Gaussian or
 Lorentzian truth sits on a bound): their errors are those of their Gaussian
-truncated to 0..1, and the other parameters' errors carry only that much of
-their dependence on them (:func:`_bounded_posterior`). Errors of derived values
+truncated to 0..1; the other parameters keep the errors of the joint fit
+(:func:`_bounded_posterior`). Errors of derived values
 (volume, Hz) follow by linear propagation.
 
 A peak whose fitted height is below 3 of its standard errors is flagged. One
@@ -240,9 +245,13 @@ def noise_correlation(data, noise=None, max_lag=8, block=32):
 
     The spectrum is cut into ``block`` x ``block`` squares; a plane is removed
     from each, and the quietest 30 % of the squares (lowest residual variance:
-    no peaks, ridges or steps) give the pooled lag correlations. Lags from the
-    first one under 0.05 (or the first that rises again) on are set to 0; the
-    others are corrected for the plane removed.
+    no peaks, ridges or steps) give the pooled lag correlations, corrected for
+    the plane removed: the correlations whose expected measured values, those of
+    the residual ``(I - P) C (I - P)`` of separable noise ``C`` after the
+    projection ``P`` on the plane, are the measured ones (:func:`_plane_removed_lags`;
+    the bias is small, a few per cent of the variance for strongly correlated
+    noise). Lags from the first one under :data:`LAG_FLOOR` (or the first that
+    rises again) on are set to 0.
 
     Parameters
     ----------
@@ -275,8 +284,9 @@ def noise_variance(data, noise=None, max_lag=8, block=32):
     Robust noise estimates from the spread of the data read low for correlated noise
     (by 10-30 % for lag-1 correlations of 0.6-0.9); this is the variance itself: the
     median over the quiet squares (those within twice the variance of the quietest 30 %),
-    corrected for the plane removed from each (a fraction ``3 V_y V_x / block^2`` of
-    the variance, ``V = 1 + 2 sum(rho)``).
+    corrected for the plane removed from each (the fraction of the variance the residual
+    keeps, about ``1 - 3 V_y V_x / block^2``, ``V = 1 + 2 sum(rho)``; see
+    :func:`_plane_removed_lags`).
 
     Examples
     --------
@@ -287,10 +297,15 @@ def noise_variance(data, noise=None, max_lag=8, block=32):
     return _noise_stats(data, noise, max_lag, block)[2]
 
 
+#: The noise's correlation is measured on this quietest fraction of the squares.
+QUIET_FRACTION = 0.3
+#: Lag correlations from the first one under this on are set to 0.
+LAG_FLOOR = 0.05
+
+
 def _noise_stats(data, noise=None, max_lag=8, block=32):
     """(rho_y, rho_x, variance) of the noise: see :func:`noise_correlation`."""
     d = np.asarray(data, dtype=np.float64)
-    out = []
     b = block
     while b > 8 and (d.shape[0] // b) * (d.shape[1] // b) < 8:
         b //= 2
@@ -303,31 +318,84 @@ def _noise_stats(data, noise=None, max_lag=8, block=32):
     coef = blocks.reshape(len(blocks), -1) @ np.linalg.pinv(design).T
     res = blocks - (coef @ design.T).reshape(-1, b, b)
     var = np.einsum("kij,kij->k", res, res)
-    quiet = res[var <= np.quantile(var, 0.3)]
+    quiet = res[var <= np.quantile(var, QUIET_FRACTION)]
     if len(quiet) == 0 or not np.any(quiet):
         return np.ones(1), np.ones(1), 0.0
+    den = float(np.sum(quiet * quiet))
+    raw = []
     for axis in (1, 2):
-        den = float(np.sum(quiet * quiet))
-        raw = [1.0]
+        r = [1.0]
         for lag in range(1, min(max_lag, b - 1) + 1):
             a = np.take(quiet, np.arange(lag, b), axis=axis)
             c = np.take(quiet, np.arange(0, b - lag), axis=axis)
             # the ratio of sums over the overlap, corrected to the full-length normalisation
-            v = float(np.sum(a * c)) / den * b / (b - lag)
-            if v < 0.05 or v > raw[-1]:      # up to the first small lag, or one that rises
-                break
-            raw.append(v)
-        raw = np.array(raw[1:])
-        # removing the plane lowers every lag by about (1 + 2 sum rho) / b (of the variance)
-        rho = raw
-        for _ in range(3):
-            delta = (1.0 + 2.0 * np.sum(rho)) / b
-            rho = np.minimum((raw + delta) / (1.0 + delta), 0.999)
-        out.append(np.r_[1.0, rho])
+            r.append(float(np.sum(a * c)) / den * b / (b - lag))
+        raw.append(np.array(r))
+    # removing the plane lowers the lag sums by what the plane takes of correlated noise:
+    # the correlations whose expected raw values (:func:`_plane_removed_lags`) are the
+    # measured ones (fixed point; the bias is small, a few iterations)
+    rho = [x.copy() for x in raw]
+    for _ in range(4):
+        ey, ex, _f = _plane_removed_lags(rho[0], rho[1], b)
+        rho = [np.clip(rho[0] + raw[0] - ey, -1, 0.999), np.clip(rho[1] + raw[1] - ex, -1, 0.999)]
+        rho[0][0] = rho[1][0] = 1.0
+    rho = [_cut_lags(r, LAG_FLOOR) for r in rho]
+    frac = _plane_removed_lags(rho[0], rho[1], b)[2]
     calm = var[var <= 2.0 * np.quantile(var, 0.3)]
-    vy, vx = (1.0 + 2.0 * np.sum(r[1:]) for r in out)
-    variance = float(np.median(calm)) / (b * b) / max(1.0 - 3.0 * vy * vx / (b * b), 0.5)
-    return out[0], out[1], variance
+    variance = float(np.median(calm)) / (b * b) / max(float(frac), 0.5)
+    return rho[0], rho[1], variance
+
+
+def _cut_lags(rho, floor=0.05):
+    """Lags from the first one under ``floor`` (or the first that rises again) on dropped."""
+    n = 1
+    while n < len(rho) and floor <= rho[n] <= rho[n - 1]:
+        n += 1
+    return rho[:n].copy()
+
+
+def _plane_removed_lags(rho_y, rho_x, b):
+    """Expected raw lag correlations per axis (as :func:`_noise_stats` measures them) of
+    separable noise with lag correlations ``rho_y, rho_x`` in a ``b`` x ``b`` block from
+    which a plane was removed (lags 0 .. ``len(rho) - 1``), and the fraction of the variance
+    the residual keeps.
+
+    With ``C = C_y (x) C_x`` and ``P`` the projection on the plane (design ``D``, columns
+    1, y, x, separable), the residual's covariance is ``(I - P) C (I - P)``; its sum over the
+    pairs at lag ``l`` is ``tr(C L') - tr(G D'CL'D) - tr(G D'L'CD) + tr(G D'CD G D'L'D)``
+    (``G = (D'D)^-1``, ``L`` the shift by ``l``), each a product of per-axis ``b x b`` terms.
+    """
+    def toeplitz(r):
+        t = np.zeros(b)
+        t[:min(len(r), b)] = r[:b]
+        i = np.arange(b)
+        return t[np.abs(i[:, None] - i[None, :])]
+    c = np.arange(b) - (b - 1) / 2
+    one = np.ones(b)
+    # the design's columns as (y vector, x vector): 1 x 1, y x 1, 1 x x
+    cols = ((one, one), (c, one), (one, c))
+
+    def k3(ay, ax):
+        return np.array([[(u1 @ ay @ u2) * (v1 @ ax @ v2) for (u2, v2) in cols] for (u1, v1) in cols])
+    cy, cx, eye = toeplitz(rho_y), toeplitz(rho_x), np.eye(b)
+    g = np.linalg.inv(k3(eye, eye))
+    kc = k3(cy, cx)
+    gk = g @ kc
+    den = b * b - np.trace(gk)
+    out = []
+    for axis, r in ((0, rho_y), (1, rho_x)):
+        e = [1.0]
+        for lag in range(1, min(len(r), b)):
+            st = np.eye(b, k=-lag)              # S^T: (S^T v)_i = v_{i - lag}
+            full = b * (b - lag) * r[lag]
+            if axis == 1:
+                m1, m2, m3 = k3(cy, cx @ st), k3(cy, st @ cx), k3(eye, st)
+            else:
+                m1, m2, m3 = k3(cy @ st, cx), k3(st @ cy, cx), k3(st, eye)
+            s = full - np.trace(g @ m1) - np.trace(g @ m2) + np.trace(gk @ g @ m3)
+            e.append(s / den * b / (b - lag))
+        out.append(np.array(e))
+    return out[0], out[1], den / (b * b)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -553,16 +621,24 @@ def _batch_lm(bt, xp, lo, hi, free, max_iter):
 
 
 def _batch_cov(bt, xp, lo, hi, free, holdable, rho_y, rho_x, rss, noise_var=1.0, ridge=None):
-    """Covariance (B, P, P) of each cluster's parameters (noise units), the residual
-    variance ``s^2 = RSS / (n - tr(H^-1 J^T R J))`` (noise units) and ``k`` (below).
+    """The parts of each cluster's parameter covariance (noise units) that
+    :func:`_finish_cov` scales, and the residual variance
+    ``s^2 = RSS / (n - tr(H^-1 J^T R J))`` (noise units).
 
-    The sandwich ``k H^-1 J^T S J H^-1``: ``R`` the noise correlation (lags ``rho_y``,
+    The sandwich ``H^-1 J^T S J H^-1 k``: ``R`` the noise correlation (lags ``rho_y``,
     ``rho_x`` per cluster), ``S = noise_var R`` plus, with ``ridge = (tau2, rho_t, f)``, the
     t1 noise ``tau2 rho_t(y - y') f(x) f(x')`` (:func:`_ridge_stats`), and ``k`` the ratio of
-    the RSS to its expectation under ``S``, ``tr((I - P) S)`` (1 where ``S`` explains the
-    residual; without t1 noise ``k S = s^2 R``). Fixed parameters are excluded and the
-    ``holdable`` ones (Lorentzian fractions) kept within their bounds
-    (:func:`_bounded_posterior`)."""
+    the RSS to its expectation under ``S``, ``E = tr((I - P) S) = noise_var dof + A``
+    (``dof = n - tr(H^-1 J^T R J)``, ``A`` the t1 noise's part; 1 where ``S`` explains the
+    residual; without t1 noise ``k S = s^2 R``).
+
+    Returns
+    -------
+    dict
+        ``base = H^-1 J^T S J H^-1 / E`` (B, P, P), ``rss``, ``A``, ``dof``, ``s2`` (B,) and
+        what the bounds need (``xp, lo, hi, e``: the free ``holdable`` parameters, the
+        Lorentzian fractions, kept within their bounds by :func:`_bounded_posterior`).
+    """
     model, jac = bt.evaluate(xp)
     h, g = _normal(jac, bt.resid(model))
     fix = ~free
@@ -579,8 +655,9 @@ def _batch_cov(bt, xp, lo, hi, free, holdable, rho_y, rho_x, rss, noise_var=1.0,
         rj = bt.correlate(jt, rho_y, rho_x)
         meat = np.einsum("bnqp,bnqr->bpr", jt, rj)
         meat = (meat + meat.transpose(0, 2, 1)) / 2
-    dof = bt.n * q_n - np.einsum("bpr,brp->b", hinv, meat)
-    s2 = rss / np.maximum(dof, 1.0)
+    dof = np.maximum(bt.n * q_n - np.einsum("bpr,brp->b", hinv, meat), 1.0)
+    s2 = rss / dof
+    extra = np.zeros(len(rss))
     if ridge is not None and np.any(ridge[0] > 0):
         tau2, rho_t, fx = ridge
         # t1 noise is the same along a row: the rows' sums of f J, correlated between rows
@@ -588,16 +665,48 @@ def _batch_cov(bt, xp, lo, hi, free, holdable, rho_y, rho_x, rss, noise_var=1.0,
         mr = np.einsum("byqp,byqr->bpr", rows, _lag_convolve(rows, rho_t, 1))
         mr = (mr + mr.transpose(0, 2, 1)) / 2
         meat = noise_var * meat + tau2[:, None, None] * mr
-        expect = noise_var * dof + tau2 * (q_n * np.sum(fx * fx, axis=1) - np.einsum("bpr,brp->b", hinv, mr))
-        kappa = rss / np.maximum(expect, 1e-300)
-        cov = hinv @ meat @ hinv * kappa[:, None, None]
+        extra = tau2 * (q_n * np.sum(fx * fx, axis=1) - np.einsum("bpr,brp->b", hinv, mr))
+        expect = noise_var * dof + extra
     else:
-        kappa = s2 / noise_var
-        cov = hinv @ meat @ hinv * s2[:, None, None]
-    e = np.nonzero(holdable[0] & free[0])[0]
-    if len(e):
-        cov = _bounded_posterior(cov, xp, lo, hi, e)
-    return cov, s2, kappa
+        meat = noise_var * meat
+        expect = noise_var * dof
+    base = hinv @ meat @ hinv / np.maximum(expect, 1e-300)[:, None, None]
+    return dict(base=base, rss=np.asarray(rss, float), A=extra, dof=dof, s2=s2, xp=xp, lo=lo, hi=hi,
+                e=np.nonzero(holdable[0] & free[0])[0])
+
+
+def _finish_cov(parts, floor=None):
+    """Covariances (B, P, P) from :func:`_batch_cov`'s parts: ``base`` times the RSS, the RSS
+    at least ``A + floor dof`` (its expectation for a noise variance ``floor``, noise units)
+    where a floor is given (:func:`_pooled_variance`)."""
+    scale = parts["rss"] if floor is None else np.maximum(parts["rss"], parts["A"] + floor * parts["dof"])
+    cov = parts["base"] * scale[:, None, None]
+    if len(parts["e"]):
+        cov = _bounded_posterior(cov, parts["xp"], parts["lo"], parts["hi"], parts["e"])
+    return cov
+
+
+#: Fewest clusters for a pooled residual variance (:func:`_pooled_variance`).
+POOL_MIN_CLUSTERS = 10
+
+
+def _pooled_variance(s2, dof, noise_var):
+    """The floor of the clusters' residual variance (noise units): the median of the
+    clusters' ``s^2`` (each a noise variance with ``dof`` degrees of freedom where the model
+    explains the data), at most the measured ``noise_var``; ``None`` with fewer than
+    :data:`POOL_MIN_CLUSTERS` clusters.
+
+    A cluster of few points (or strongly correlated noise: few independent ones) states
+    ``s^2`` with few degrees of freedom; where it happens to fall low, its errors would too
+    (a Student-t, not a Gaussian, spread of the errors over their stated values). The
+    median over all clusters is a noise variance measured on many points and after the
+    peaks were removed (the quiet squares of :func:`noise_variance` can hold peaks' tails
+    in crowded spectra, which read high)."""
+    s2 = np.asarray(s2, float)
+    ok = np.isfinite(s2) & (np.asarray(dof, float) >= 2)
+    if ok.sum() < POOL_MIN_CLUSTERS:
+        return None
+    return float(min(np.median(s2[ok]), noise_var))
 
 
 #: t1 noise enters a cluster's errors when its estimated variance exceeds this many of its
@@ -658,8 +767,11 @@ def _ridge_stats(bt, xp, resid, noise_var, rho_x, rho_y, max_lag=4):
 def _bounded_posterior(cov, xp, lo, hi, e):
     """The covariance with the parameters ``e`` (the Lorentzian fractions) known to lie
     within their bounds: each one's Gaussian N(value, var) truncated to its bounds gives its
-    variance (smaller near or on a bound, at most that of a uniform over the range), and the
-    others keep their part independent of them plus their regression on them."""
+    variance (smaller near or on a bound, at most that of a uniform over the range); the
+    other parameters keep theirs, those of the joint fit (the bound tells nothing about a
+    width that the data do not: carrying the truncation over to the widths, by their
+    regression on the fractions, made the widths' errors too small where the truth sits on a
+    bound, a Gaussian or a Lorentzian: 55-63 % of the truths within one error)."""
     from scipy.special import ndtr
     sd = np.sqrt(np.maximum(np.einsum("bii->bi", cov)[:, e], 1e-300))
     m, a, b = xp[:, e], lo[:, e], hi[:, e]
@@ -668,12 +780,9 @@ def _bounded_posterior(cov, xp, lo, hi, e):
     z = np.maximum(ndtr(be) - ndtr(al), 1e-12)
     var = 1.0 + (al * phi(al) - be * phi(be)) / z - ((phi(al) - phi(be)) / z) ** 2
     f = np.sqrt(np.clip(var, 0.0, 1.0))               # truncated over full standard deviation
-    cee = cov[:, e[:, None], e[None, :]]
-    coe = cov[:, :, e]
-    breg = coe @ np.linalg.pinv(cee, rcond=1e-10, hermitian=True)   # regression of all on e
-    cee_new = f[:, :, None] * cee * f[:, None, :]
-    delta = breg @ (cee_new - cee) @ breg.transpose(0, 2, 1)
-    return cov + (delta + delta.transpose(0, 2, 1)) / 2
+    d = np.ones(cov.shape[:2])
+    d[:, e] = f
+    return cov * d[:, :, None] * d[:, None, :]
 
 
 def _batches(prob, which):
@@ -968,13 +1077,13 @@ class _Problem:
         n = np.maximum(self.n, 1)
         return n * np.log(np.maximum(self.rss, 1e-300) / n) + self.p * np.log(n)
 
-    def covariances(self, rho_y, rho_x, which=None, noise_var=1.0):
-        """Per cluster (``which``, default all): (full column indices, covariance of those
-        columns, residual variance in noise units). Clusters whose residual variance exceeds
+    def cov_parts(self, rho_y, rho_x, which=None, noise_var=1.0):
+        """:func:`_batch_cov`'s parts per batch of the clusters ``which`` (default all): a
+        list of (cluster indices, parts). Clusters whose residual variance exceeds
         :data:`MISFIT_CHI2` times the noise's (``noise_var``, noise units) take their
         residual's own correlation where larger than the noise's."""
         which = list(range(len(self.groups)) if which is None else which)
-        out = {}
+        out = []
         lag = 1 + 8
         for bt in _batches(self, which):
             b = len(bt.gis)
@@ -988,8 +1097,8 @@ class _Problem:
             ridge = None
             if self.q_n == 1:
                 ridge = _ridge_stats(bt, xp, bt.resid(bt.evaluate(xp, jac=False)), noise_var, rx, ry)
-            cov, s2, kappa = _batch_cov(bt, xp, lo, hi, free, hold, ry, rx, rss, noise_var, ridge)
-            mis = np.nonzero(s2 > MISFIT_CHI2 * noise_var)[0]
+            parts = _batch_cov(bt, xp, lo, hi, free, hold, ry, rx, rss, noise_var, ridge)
+            mis = np.nonzero(parts["s2"] > MISFIT_CHI2 * noise_var)[0]
             if len(mis):
                 # misfit (shapes the model lacks, others' ridges) dominates the residual: its own
                 # correlation, where larger than the noise's, enters the errors
@@ -1001,10 +1110,25 @@ class _Problem:
                     ry[i, :len(a)], rx[i, :len(c)] = a, c
                 sb = bt.sub(mis)
                 rmis = None if ridge is None else tuple(x_[mis] for x_ in ridge)
-                cov[mis], s2[mis], _ = _batch_cov(sb, xp[mis], lo[mis], hi[mis], free[mis], hold[mis], ry[mis],
-                                                  rx[mis], rss[mis], noise_var, rmis)
-            for i, gi in enumerate(bt.gis):
-                out[gi] = (np.arange(self.col_start[gi], self.col_start[gi + 1]), cov[i], s2[i])
+                pm = _batch_cov(sb, xp[mis], lo[mis], hi[mis], free[mis], hold[mis], ry[mis],
+                                rx[mis], rss[mis], noise_var, rmis)
+                for k in ("base", "rss", "A", "dof", "s2"):
+                    parts[k][mis] = pm[k]
+            out.append((bt.gis, parts))
+        return out
+
+    def covariances(self, rho_y, rho_x, which=None, noise_var=1.0, floor=None, parts=None):
+        """Per cluster (``which``, default all): (full column indices, covariance of those
+        columns, residual variance in noise units); ``floor`` as :func:`_finish_cov` takes
+        it, ``parts`` those of :meth:`cov_parts` (computed when not given)."""
+        which = list(range(len(self.groups)) if which is None else which)
+        if parts is None:
+            parts = self.cov_parts(rho_y, rho_x, which, noise_var)
+        out = {}
+        for gis, pt in parts:
+            cov = _finish_cov(pt, floor)
+            for i, gi in enumerate(gis):
+                out[gi] = (np.arange(self.col_start[gi], self.col_start[gi + 1]), cov[i], pt["s2"][i])
         for gi in which:
             if gi not in out:           # a cluster without free parameters
                 c0, c1 = self.col_start[gi], self.col_start[gi + 1]
@@ -1310,8 +1434,15 @@ def _gather(st, rho, noise, k0, noise_var=1.0):
     by_prob = {}
     for gi, (prob, j) in enumerate(st.owner):
         by_prob.setdefault(id(prob), (prob, []))[1].append((j, gi))
-    for prob, items in by_prob.values():
-        covs = prob.covariances(*rho, which=[j for j, _ in items], noise_var=noise_var)
+    # every cluster's parts first, for the floor pooled over all of them
+    parts = {key: prob.cov_parts(*rho, which=[j for j, _ in items], noise_var=noise_var)
+             for key, (prob, items) in by_prob.items()}
+    s2_all = np.concatenate([pt["s2"] for v in parts.values() for _, pt in v] or [np.zeros(0)])
+    dof_all = np.concatenate([pt["dof"] for v in parts.values() for _, pt in v] or [np.zeros(0)])
+    floor = _pooled_variance(s2_all, dof_all, noise_var)
+    for key, (prob, items) in by_prob.items():
+        covs = prob.covariances(*rho, which=[j for j, _ in items], noise_var=noise_var, floor=floor,
+                                parts=parts[key])
         f = prob.full
         c = prob.col
         for (j, gi), (cols, cov, s2) in zip(items, covs):
