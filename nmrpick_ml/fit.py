@@ -326,10 +326,10 @@ def _noise_stats(data, noise=None, max_lag=8, block=32):
     for axis in (1, 2):
         r = [1.0]
         for lag in range(1, min(max_lag, b - 1) + 1):
-            a = np.take(quiet, np.arange(lag, b), axis=axis)
-            c = np.take(quiet, np.arange(0, b - lag), axis=axis)
+            a = quiet[:, lag:, :] if axis == 1 else quiet[:, :, lag:]
+            c = quiet[:, :b - lag, :] if axis == 1 else quiet[:, :, :b - lag]
             # the ratio of sums over the overlap, corrected to the full-length normalisation
-            r.append(float(np.sum(a * c)) / den * b / (b - lag))
+            r.append(float(np.einsum("kij,kij->", a, c)) / den * b / (b - lag))
         raw.append(np.array(r))
     # removing the plane lowers the lag sums by what the plane takes of correlated noise:
     # the correlations whose expected raw values (:func:`_plane_removed_lags`) are the
@@ -372,11 +372,11 @@ def _plane_removed_lags(rho_y, rho_x, b):
         return t[np.abs(i[:, None] - i[None, :])]
     c = np.arange(b) - (b - 1) / 2
     one = np.ones(b)
-    # the design's columns as (y vector, x vector): 1 x 1, y x 1, 1 x x
-    cols = ((one, one), (c, one), (one, c))
+    # the design's columns as (y vector) x (x vector): 1 x 1, y x 1, 1 x x
+    u, v = np.stack([one, c, one]), np.stack([one, one, c])
 
     def k3(ay, ax):
-        return np.array([[(u1 @ ay @ u2) * (v1 @ ax @ v2) for (u2, v2) in cols] for (u1, v1) in cols])
+        return (u @ ay @ u.T) * (v @ ax @ v.T)
     cy, cx, eye = toeplitz(rho_y), toeplitz(rho_x), np.eye(b)
     g = np.linalg.inv(k3(eye, eye))
     kc = k3(cy, cx)
