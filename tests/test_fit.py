@@ -88,7 +88,7 @@ def test_errors_calibrated_with_strongly_correlated_noise():
     (noise, correlation): each parameter's truth within one stated error in 68 % of the
     peaks, within the binomial 95 % interval. A cluster of few independent points states its
     residual variance with few degrees of freedom; the errors take at least the variance
-    pooled over all clusters (a Student-t spread otherwise: the widths along the correlated
+    pooled over the weakest clusters (a Student-t spread otherwise: the widths along the correlated
     axis covered 0.58-0.62)."""
     hits = []
     for seed in range(21, 27):
