@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["apply_rules", "rule_step", "merge_duplicates", "reject_artefacts", "group_multiplets",
+__all__ = ["apply_rules", "rule_step", "merge_duplicates", "reject_artefacts", "reject_crossings",
+           "reject_sidebands", "group_multiplets", "STEPS",
            "shows_two", "artefact_level", "mirror_partner", "other_sign_peaks", "MULTIPLET_MODES", "J_RANGE"]
 
+#: The rules of :func:`apply_rules`, in the order they run.
+STEPS = ("duplicates", "artefacts", "crossings", "sidebands", "multiplets")
 #: What ``multiplets=`` may be: one pick per multiplet, or each line.
 MULTIPLET_MODES = ("merge", "keep")
 #: J couplings (Hz) between the lines of one multiplet.
@@ -69,6 +72,9 @@ ROOF = 2.0
 LINE_FRACTION = 0.25
 #: The lines of a multiplet have one indirect-axis width, within this fraction (plus 2 / SNR).
 WIDTH_TOL = 0.15
+#: Decoupling sidebands at one offset from two parents, and the two cross peaks of a strongly
+#: coupled pair: their fractions of the parent within this factor.
+SIDEBAND_SPREAD = 5.0
 #: A dip between two maxima must be this many noise sd deep (and 2 % of the lower one).
 DIP_NOISE = 3.0
 
@@ -325,7 +331,8 @@ def mirror_partner(data, p, q, axis, fw_p, base=0.0, sign=1.0):
     return float(line[k] - base)
 
 
-def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATIO, parents=None):
+def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATIO, parents=None,
+                     why=None):
     """Which picks stand out of the artefacts of a much stronger peak on their row or column?
 
     A pick whose row or column passes within 0.75 FWHH (at least a point) of a
@@ -368,6 +375,9 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
     parents : (centre, fwhh, height), optional
         More peaks that may be parents but are not tested themselves (the
         other sign's peaks when each sign is picked apart).
+    why : list, optional
+        Gets ``(pick, reason, parent, axis)`` for each pick rejected (parent
+        indices past ``k`` are ``parents``').
 
     Returns
     -------
@@ -419,6 +429,7 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
                     line = min(near, far) if np.isfinite(far) else np.nan
                     if np.isfinite(line) and line > LINE_EXCESS * noise and hi_ < LINE_K * line:
                         keep[i] = False
+                        _note(why, i, "line level", j, axis)
                         break
                 if abs(centre[i, across] - centre[j, across]) > max(ON_LINE * fwhh[j, across], 0.5):
                     continue   # a lobe or sideband lies on the parent's own line
@@ -428,14 +439,162 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
                     continue
                 if np.sign(height_[j]) != s and d <= NEAR_LOBE * max(fwhh[j, axis], 1.0):
                     keep[i] = False   # the undershoot beside a line of the other sign
+                    _note(why, i, "undershoot", j, axis)
                     break
                 partner = mirror_partner(data, centre[i], centre[j], axis, fw, base, sign=s)
                 if np.isfinite(partner) and hi_ / MIRROR_K <= partner <= MIRROR_K * hi_:
                     keep[i] = False
+                    _note(why, i, "mirror partner", j, axis)
                     break
             if not keep[i]:
                 break
     return keep
+
+
+def _with_parents(centre, fwhh, height, parents):
+    """The picks followed by the extra parents (centre, fwhh, height)."""
+    if parents is None or not len(parents[2]):
+        return centre, fwhh, height
+    return (np.concatenate([centre, np.asarray(parents[0], float).reshape(-1, 2)]),
+            np.concatenate([fwhh, np.asarray(parents[1], float).reshape(-1, 2)]),
+            np.concatenate([height, np.asarray(parents[2], float)]))
+
+
+def reject_crossings(data, centre, fwhh, height, noise, hz_per_point, parent_ratio=PARENT_RATIO,
+                     parents=None, spread=SIDEBAND_SPREAD, why=None):
+    """Which picks are not strong-coupling cross peaks of two stronger peaks?
+
+    Two protons A and B that are coupled (J) and close in shift (second order:
+    ``J / |dH_A - dH_B|`` not small) each carry a little of the other's
+    coherence in an HSQC: a weak peak appears at the carbon (or nitrogen)
+    shift of A and the proton shift of B, (F1_A, F2_B), and its mirror image
+    at (F1_B, F2_A). A pick is such a cross peak when it lies on the row of a
+    stronger peak A of its sign and on the column of another stronger peak B
+    (both ``parent_ratio`` x higher, each within ``ON_LINE`` of its FWHH
+    across, half a point at least), it is no higher than A can give there,
+    ``|A| x J_RANGE[1] / |F2_A - F2_B|`` (the second-order admixture, Hz,
+    of the largest J), and the data show the mirror image at (F1_B, F2_A):
+    ``DIP_NOISE`` noise sd at least, of B's sign, within a point, and the same
+    fraction of B as the pick is of A within a factor ``spread`` (the
+    admixture is one for the pair).
+
+    Parameters
+    ----------
+    data : ndarray (N1, N2), signed
+    centre, fwhh : ndarray (k, 2), points
+    height : ndarray (k,), signed
+    noise : float
+    hz_per_point : float
+        Direct-axis Hz per point.
+    parent_ratio : float
+    parents : (centre, fwhh, height), optional
+        More peaks that may be A or B (the other sign's).
+    spread : float
+    why : list, optional
+        Gets ``(pick, "crossing", A, 1)`` for each pick rejected.
+
+    Returns
+    -------
+    keep : ndarray of bool (k,)
+    """
+    centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
+    height_ = np.asarray(height, float)
+    k = len(height_)
+    keep = np.ones(k, bool)
+    if k == 0 or not hz_per_point or hz_per_point <= 0:
+        return keep
+    c, w, hs = _with_parents(centre, fwhh, height_, parents)
+    h = np.abs(hs)
+    n0, n1 = data.shape
+    for i in range(k):
+        s = np.sign(height_[i]) or 1.0
+        strong = h >= parent_ratio * h[i]
+        strong[i] = False
+        row = strong & (np.sign(hs) == s) & (np.abs(c[:, 0] - c[i, 0]) <= np.maximum(ON_LINE * w[:, 0], 0.5))
+        row &= np.abs(c[:, 1] - c[i, 1]) > np.maximum(w[:, 1], 1.0)
+        col = strong & (np.abs(c[:, 1] - c[i, 1]) <= np.maximum(ON_LINE * w[:, 1], 0.5))
+        col &= np.abs(c[:, 0] - c[i, 0]) > np.maximum(w[:, 0], 1.0)
+        for a in np.nonzero(row)[0]:
+            for b in np.nonzero(col)[0]:
+                dnu = abs(c[a, 1] - c[b, 1]) * hz_per_point
+                if h[i] > h[a] * min(1.0 / parent_ratio, J_RANGE[1] / max(dnu, 1e-9)):
+                    continue
+                iy, ix = int(round(c[b, 0])), int(round(c[a, 1]))
+                win = data[max(iy - 1, 0):iy + 2, max(ix - 1, 0):ix + 2]
+                mirror = float(np.max(np.sign(hs[b]) * win)) if win.size else 0.0
+                frac = h[i] / h[a]
+                if mirror >= DIP_NOISE * noise and frac / spread <= mirror / h[b] <= frac * spread:
+                    keep[i] = False
+                    _note(why, i, "crossing", a, 1)
+                    break
+            if not keep[i]:
+                break
+    return keep
+
+
+def reject_sidebands(centre, fwhh, height, parents=None, spread=SIDEBAND_SPREAD, why=None):
+    """Which picks are not decoupling sidebands, told by their offset recurring?
+
+    Heteronuclear decoupling during acquisition modulates every signal the
+    same way: each peak gets weak copies at the same offsets along the direct
+    axis (both sides, often of unequal size), a fixed small fraction of it.
+    A pick on the row of a peak of its sign (within ``ON_LINE`` of the
+    parent's FWHH across, half a point at least), at most ``SIDEBAND`` of its
+    height and more than ``NEAR_LOBE`` FWHH from it, is a sideband when
+    another such pick sits on the row of another parent at the same distance
+    (either side; within ``PARTNER_TOL`` of the larger FWHH along the row,
+    half a point at least) with a fraction of its parent within a factor
+    ``spread`` of this one's. A single weak peak beside a strong one is kept:
+    only the pattern repeated elsewhere tells a sideband.
+
+    Parameters
+    ----------
+    centre, fwhh : ndarray (k, 2), points
+    height : ndarray (k,), signed
+    parents : (centre, fwhh, height), optional
+    spread : float
+    why : list, optional
+        Gets ``(pick, "sideband", parent, 1)`` for each pick rejected.
+
+    Returns
+    -------
+    keep : ndarray of bool (k,)
+    """
+    centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
+    height_ = np.asarray(height, float)
+    k = len(height_)
+    keep = np.ones(k, bool)
+    if k < 2:
+        return keep
+    c, w, hs = _with_parents(centre, fwhh, height_, parents)
+    h = np.abs(hs)
+    cand = []          # (pick, parent, |offset|, fraction)
+    for i in range(k):
+        par = (np.sign(hs) == np.sign(height_[i])) & (h * SIDEBAND >= h[i])
+        par &= np.abs(c[:, 0] - c[i, 0]) <= np.maximum(ON_LINE * w[:, 0], 0.5)
+        d = np.abs(c[:, 1] - c[i, 1])
+        par &= d > NEAR_LOBE * np.maximum(w[:, 1], 1.0)
+        par[i] = False
+        cand += [(i, int(j), float(d[j]), float(h[i] / h[j])) for j in np.nonzero(par)[0]]
+    for i, j, d, f in cand:
+        if not keep[i] and why is None:
+            continue
+        for i2, j2, d2, f2 in cand:
+            if j2 == j or i2 == i:
+                continue
+            tol = max(PARTNER_TOL * max(fwhh[i, 1], fwhh[i2, 1]), 0.5)
+            if abs(d - d2) <= tol and 1.0 / spread <= f / f2 <= spread:
+                if keep[i]:
+                    keep[i] = False
+                    _note(why, i, "sideband", j, 1)
+                break
+    return keep
+
+
+def _note(why, i, reason, j, axis):
+    """Record why pick i went (for tests and diagnostics): (i, reason, parent, axis)."""
+    if why is not None:
+        why.append((int(i), reason, int(j), int(axis)))
 
 
 def _symmetric(x, h, tol):
@@ -658,7 +817,7 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
 
 
 def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
-                multiplets="merge", steps=("duplicates", "artefacts", "multiplets"), parents=None):
+                multiplets="merge", steps=STEPS, parents=None):
     """All the rules, in order, on the picks of one spectrum (both signs together).
 
     Parameters
@@ -710,6 +869,11 @@ def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
     if "artefacts" in steps and len(idx):
         idx = idx[reject_artefacts(data, centre[idx], fwhh[idx], height[idx], noise,
                                    parents=parents)]
+    if "crossings" in steps and len(idx):
+        idx = idx[reject_crossings(data, centre[idx], fwhh[idx], height[idx], noise, hz_per_point,
+                                   parents=parents)]
+    if "sidebands" in steps and len(idx):
+        idx = idx[reject_sidebands(centre[idx], fwhh[idx], height[idx], parents=parents)]
     c, w, h, s = centre[idx].copy(), fwhh[idx].copy(), height[idx].copy(), score[idx].copy()
     j_hz = np.full(len(idx), np.nan)
     n_lines = np.ones(len(idx), int)

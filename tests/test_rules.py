@@ -257,3 +257,46 @@ def test_rule_step_transposed_direct_axis():
     assert r["centre"].round(2).tolist() == [[80.0, 48.0]] and r["n_lines"].tolist() == [2]
     r = rules.rule_step(dict(centre=c, fwhh=w, height=h, score=s), data, 0.01, hz_per_point=1.5)
     assert len(r["score"]) == 2                              # along axis 1 it is no doublet
+
+
+def test_strong_coupling_cross_peaks_are_rejected_a_real_peak_at_a_crossing_is_kept():
+    # protons A (row 30, column 60) and B (row 70, column 80) strongly coupled: weak
+    # cross peaks at (F1_A, F2_B) = (30, 80) and (F1_B, F2_A) = (70, 60), 3 % of them
+    rng = np.random.default_rng(8)
+    hz = 5.0                                             # 20 points = 100 Hz apart: J / dnu = 0.18
+    data = 5000 * gauss2d(30, 60, 3, 3) + 4000 * gauss2d(70, 80, 3, 3)
+    data += 150 * gauss2d(30, 80, 3, 3) + 120 * gauss2d(70, 60, 3, 3)
+    # a third strong peak C and a real weak peak on C's row and B's column, with
+    # nothing at the mirror image (F1_B, F2_C) = (70, 130)
+    data += 3000 * gauss2d(20, 130, 3, 3) + 100 * gauss2d(20, 80, 3, 3)
+    data += rng.normal(0, 1.0, SHAPE)
+    c, w, h, s = picks_from(data, 1.0, level=8.0, both=False)
+    assert len(c) == 6
+    why = []
+    keep = rules.reject_crossings(data, c, w, h, 1.0, hz, why=why)
+    kept = {(int(round(a)), int(round(b))) for a, b in c[keep]}
+    assert kept == {(30, 60), (70, 80), (20, 130), (20, 80)}
+    assert {r for _, r, _, _ in why} == {"crossing"}
+    # far apart in shift the admixture is too small to make a 3 % peak: kept
+    keep = rules.reject_crossings(data, c, w, h, 1.0, hz * 20)
+    assert keep.all()
+
+
+def test_sidebands_told_by_one_offset_from_several_parents_a_lone_weak_peak_is_kept():
+    # one-sided decoupling sidebands: 0.4-0.6 % of each parent, 35 points to the right
+    rng = np.random.default_rng(9)
+    data = rng.normal(0, 1.0, SHAPE)
+    for cy, cx, a in ((15, 30, 6000), (45, 50, 8000), (75, 40, 5000)):
+        data += a * gauss2d(cy, cx, 3, 3) + a * 0.005 * gauss2d(cy, cx + 35, 3, 3)
+    data += 30 * gauss2d(45, 110, 3, 3)                  # real: 60 points from its parent, once
+    c, w, h, s = picks_from(data, 1.0, level=8.0, both=False)
+    assert len(c) == 7
+    why = []
+    keep = rules.reject_sidebands(c, w, h, why=why)
+    kept = {(int(round(a)), int(round(b))) for a, b in c[keep]}
+    assert kept == {(15, 30), (45, 50), (75, 40), (45, 110)}
+    assert len(why) == 3
+    # a single parent with a weak peak beside it: nothing repeats, the peak stays
+    one = rng.normal(0, 1.0, SHAPE) + 8000 * gauss2d(45, 50, 3, 3) + 40 * gauss2d(45, 85, 3, 3)
+    c, w, h, s = picks_from(one, 1.0, level=8.0, both=False)
+    assert len(c) == 2 and rules.reject_sidebands(c, w, h).all()
