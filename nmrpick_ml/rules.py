@@ -383,14 +383,9 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
     -------
     keep : ndarray of bool (k,)
     """
-    centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
-    height_ = np.asarray(height, float)
+    centre, fwhh, height_, keep = _pick_arrays(centre, fwhh, height)
     k = len(height_)
-    keep = np.ones(k, bool)
-    if parents is not None and len(parents[2]):
-        centre = np.concatenate([centre, np.asarray(parents[0], float).reshape(-1, 2)])
-        fwhh = np.concatenate([fwhh, np.asarray(parents[1], float).reshape(-1, 2)])
-        height_ = np.concatenate([height_, np.asarray(parents[2], float)])
+    centre, fwhh, height_ = _with_parents(centre, fwhh, height_, parents)
     h = np.abs(height_)
     if len(h) < 2:
         return keep
@@ -451,6 +446,13 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
     return keep
 
 
+def _pick_arrays(centre, fwhh, height):
+    """centre, fwhh (k, 2) and height (k,) as float arrays, and keep (k,) all True."""
+    height = np.asarray(height, float)
+    return (np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2), height,
+            np.ones(len(height), bool))
+
+
 def _with_parents(centre, fwhh, height, parents):
     """The picks followed by the extra parents (centre, fwhh, height)."""
     if parents is None or not len(parents[2]):
@@ -497,10 +499,8 @@ def reject_crossings(data, centre, fwhh, height, noise, hz_per_point, parent_rat
     -------
     keep : ndarray of bool (k,)
     """
-    centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
-    height_ = np.asarray(height, float)
+    centre, fwhh, height_, keep = _pick_arrays(centre, fwhh, height)
     k = len(height_)
-    keep = np.ones(k, bool)
     if k == 0 or not hz_per_point or hz_per_point <= 0:
         return keep
     c, w, hs = _with_parents(centre, fwhh, height_, parents)
@@ -560,10 +560,8 @@ def reject_sidebands(centre, fwhh, height, parents=None, spread=SIDEBAND_SPREAD,
     -------
     keep : ndarray of bool (k,)
     """
-    centre, fwhh = np.asarray(centre, float).reshape(-1, 2), np.asarray(fwhh, float).reshape(-1, 2)
-    height_ = np.asarray(height, float)
+    centre, fwhh, height_, keep = _pick_arrays(centre, fwhh, height)
     k = len(height_)
-    keep = np.ones(k, bool)
     if k < 2:
         return keep
     c, w, hs = _with_parents(centre, fwhh, height_, parents)
