@@ -33,7 +33,7 @@ from ._refine import clusters, gaussian_volume, refine
 from .calibration import calibrate, network_floor
 from .peaks import Peaks
 from .rules import rule_step
-from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, cut_tiles, fit_tile, stitch
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, ActiveGrid, cut_tiles, fit_tile, stitch
 
 __all__ = ["Picker", "load_model", "default_picker", "validate_config", "detect_each",
            "as_picker", "RULE_STEPS", "MODEL_SNR", "SKIP_SNR", "RIDGE_K", "ENGINES",
@@ -253,10 +253,11 @@ class Picker:
             d = work if sign > 0 else -work
             if sign < 0:
                 np.negative(x, out=x)       # in place: no second whole-spectrum array
-            dets, origins, cores = self._network(x, d, thr, noise, tile, overlap, floor, batch_size,
-                                                 progress, _work_box(within, back, work.shape), lap)
+            dets, origins, cores, grid = self._network(x, d, thr, noise, tile, overlap, floor,
+                                                       batch_size, progress,
+                                                       _work_box(within, back, work.shape), lap)
             n_tiles += len(origins)
-            st = stitch(dets, origins, cores)
+            st = stitch(dets, origins, cores, grid)
             st["scores"] = calibrate(st["scores"], self.calibration)
             keep = st["scores"] >= min_score
             lap("stitch")
@@ -296,10 +297,16 @@ class Picker:
 
     def _network(self, x, d, thr, noise, tile, overlap, floor, batch_size, progress, box=None,
                  lap=None):
-        """Tiles worth running (something above the threshold and SKIP_SNR x
-        noise: noise alone passes 3 sigma in every tile; inside ``box`` when
-        given, slices of the work grid), and their detections. Tiles are
-        views of ``x`` (cut lazily: no per-tile copy of the spectrum)."""
+        """Tiles worth running and their detections, with the :class:`ActiveGrid`
+        that the detections must lie in.
+
+        The grid is cut at the training tile (or ``tile`` when smaller): its
+        tiles holding something above the threshold and SKIP_SNR x noise (noise
+        alone passes 3 sigma in every tile; inside ``box`` when given, slices
+        of the work grid) are active; the inference tiles that meet an active
+        core are run. So the area searched does not grow with the inference
+        tile. Tiles are views of ``x`` (cut lazily: no per-tile copy of the
+        spectrum)."""
         lap = lap or _Laps(None)
         coarse = d >= max(thr, SKIP_SNR * noise)
         if box is not None:
@@ -307,10 +314,9 @@ class Picker:
             inside[box] = True
             coarse &= inside
 
-        def keep(y0, x0):
-            return bool(coarse[y0:y0 + tile, x0:x0 + tile].any())
-        tiles, origins, cores = cut_tiles(x, tile, overlap, keep=keep, stack=False)
+        grid = ActiveGrid(coarse, min(tile, self.train_tile), overlap)
         del coarse
+        tiles, origins, cores = cut_tiles(x, tile, overlap, keep=grid, stack=False)
         lap("tiles")
         dets, group = [], max(batch_size, 1) * 4
         for i in range(0, len(tiles), group):
@@ -318,7 +324,7 @@ class Picker:
             if progress is not None:
                 progress(min(i + batch_size * 4, len(tiles)), len(tiles))
         lap(None)          # the engine added its own "network" and "mask extents"
-        return dets, origins, cores
+        return dets, origins, cores, grid
 
 
 class _Laps:

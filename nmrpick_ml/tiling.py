@@ -8,6 +8,11 @@ owns a *core*: the part of the spectrum closer to it than to its neighbours
 by the tile whose core (widened by ``SEAM_SLACK`` points) holds its centre, so
 a peak on a seam is found by at least one tile; the copies on a seam are merged
 after refinement (``_refine``), so it is reported once.
+
+Which tiles run, and where detections are kept, is decided on a grid of the
+training tile (:class:`ActiveGrid`), so the area searched is the same for any
+inference tile: a larger tile runs fewer, larger network calls over the same
+area, and finds the same peaks.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 from ._defaults import DEFAULT_OVERLAP, DEFAULT_TILE
 
 __all__ = ["DEFAULT_TILE", "DEFAULT_OVERLAP", "tile_starts", "core_bounds", "cut_tiles", "stitch",
-           "fit_tile"]
+           "fit_tile", "ActiveGrid"]
 
 #: Points by which a tile's core is widened when keeping its detections.
 SEAM_SLACK = 2.0
@@ -78,6 +83,64 @@ def core_bounds(starts, n, tile=DEFAULT_TILE):
     return bounds
 
 
+class ActiveGrid:
+    """Where peaks are looked for: the cores of the grid tiles that hold a marked point.
+
+    The spectrum is cut into ``tile`` x ``tile`` grid tiles (with ``overlap``,
+    as :func:`cut_tiles` cuts them); a grid tile is *active* when ``marked``
+    holds a True point in it (the picker marks points above its skip level).
+    Detections are kept only inside the cores of active grid tiles, whatever
+    the size of the tiles the network runs on: with the grid at the training
+    tile, a 256-point inference tile keeps exactly the area that 128-point
+    tiles would have run (a larger tile holding one strong peak would otherwise
+    look at, and pick noise in, the empty area around it).
+
+    Parameters
+    ----------
+    marked : ndarray of bool, shape (N1, N2)
+    tile, overlap : int
+        The grid (the training tile and the picker's overlap).
+
+    Examples
+    --------
+    >>> m = np.zeros((300, 300), bool); m[10, 10] = True
+    >>> g = ActiveGrid(m, 128, 32)
+    >>> g.active.astype(int).tolist()
+    [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
+    >>> g.covers(((0, 150), (0, 150))), g.covers(((150, 300), (0, 300)))
+    (True, False)
+    >>> bool(g.holds(50.0, 100.0)), bool(g.holds(50.0, 120.0))
+    (True, False)
+    """
+
+    def __init__(self, marked, tile, overlap):
+        n0, n1 = marked.shape
+        sy, sx = tile_starts(n0, tile, overlap), tile_starts(n1, tile, overlap)
+        self.ybounds = np.array(core_bounds(sy, n0, tile), float).reshape(-1, 2)
+        self.xbounds = np.array(core_bounds(sx, n1, tile), float).reshape(-1, 2)
+        on = np.zeros((len(sy), len(sx)), bool)
+        for iy, y0 in enumerate(sy):
+            cols = marked[y0:y0 + tile].any(axis=0)       # one pass over the rows of the band
+            for ix, x0 in enumerate(sx):
+                on[iy, ix] = cols[x0:x0 + tile].any()
+        self.active = on
+
+    def covers(self, core):
+        """Whether the core ``((ylo, yhi), (xlo, xhi))`` of a tile meets an active core."""
+        (ylo, yhi), (xlo, xhi) = core
+        iy = (self.ybounds[:, 0] < yhi) & (self.ybounds[:, 1] > ylo)
+        ix = (self.xbounds[:, 0] < xhi) & (self.xbounds[:, 1] > xlo)
+        return bool(self.active[np.ix_(iy, ix)].any())
+
+    def holds(self, cy, cx, slack=None):
+        """Whether the point (``cy``, ``cx``) (pixel centres at integers) lies in an
+        active core widened by ``slack`` (default :data:`SEAM_SLACK`) points."""
+        s = SEAM_SLACK if slack is None else slack
+        iy = (self.ybounds[:, 0] - 0.5 - s <= cy) & (cy < self.ybounds[:, 1] - 0.5 + s)
+        ix = (self.xbounds[:, 0] - 0.5 - s <= cx) & (cx < self.xbounds[:, 1] - 0.5 + s)
+        return bool(self.active[np.ix_(iy, ix)].any())
+
+
 def cut_tiles(x, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, keep=None, stack=True):
     """Cut a (C, N1, N2) array into tiles.
 
@@ -85,9 +148,10 @@ def cut_tiles(x, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, keep=None, stack=Tr
     ----------
     x : ndarray of shape (C, N1, N2)
     tile, overlap : int
-    keep : callable, optional
+    keep : callable or ActiveGrid, optional
         ``keep(y0, x0) -> bool``; tiles for which it is False are skipped
-        (e.g. nothing above the threshold in them).
+        (e.g. nothing above the threshold in them). An :class:`ActiveGrid`:
+        the tiles whose core meets one of its active cores are run.
     stack : bool, optional
         False: return a list of views instead of one stacked array (no copy,
         for large spectra).
@@ -111,7 +175,10 @@ def cut_tiles(x, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, keep=None, stack=Tr
     tiles, origins, cores = [], [], []
     for iy, y0 in enumerate(sy):
         for ix, x0 in enumerate(sx):
-            if keep is not None and not keep(y0, x0):
+            if isinstance(keep, ActiveGrid):
+                if not keep.covers((by[iy], bx[ix])):
+                    continue
+            elif keep is not None and not keep(y0, x0):
                 continue
             tiles.append(xp[:, y0:y0 + tile, x0:x0 + tile])
             origins.append((y0, x0))
@@ -122,7 +189,7 @@ def cut_tiles(x, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, keep=None, stack=Tr
     return arr, origins, cores
 
 
-def stitch(detections, origins, cores):
+def stitch(detections, origins, cores, active=None):
     """Gather tile detections into spectrum coordinates, each kept by one tile.
 
     Parameters
@@ -131,6 +198,8 @@ def stitch(detections, origins, cores):
         Per tile, as the engines return them (``boxes`` (y0, x0, y1, x1) in
         tile coordinates, ``scores``, ``extents`` (m, 2) of the masks).
     origins, cores : from :func:`cut_tiles`.
+    active : ActiveGrid, optional
+        Keep only detections inside its active cores (:meth:`ActiveGrid.holds`).
 
     Returns
     -------
@@ -148,6 +217,8 @@ def stitch(detections, origins, cores):
             # the copies this lets through are merged by the refinement
             if not (ylo - 0.5 - SEAM_SLACK <= cy < yhi - 0.5 + SEAM_SLACK
                     and xlo - 0.5 - SEAM_SLACK <= cx < xhi - 0.5 + SEAM_SLACK):
+                continue
+            if active is not None and not active.holds(cy, cx):
                 continue
             boxes.append(b + np.array([oy, ox, oy, ox], float))
             scores.append(float(s))
