@@ -36,12 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import nmrglue as ng
 
 from ._errors import NmrpickError, printable
+from ._nmrglue import import_nmrglue
 from .files import STDOUT, atomic_write, atomic_write_text, check_target, is_write_through
 from ._validate import PEAK_DTYPE, as_peak_records, check_number
 from ._version import __version__
+
+ng = import_nmrglue()     # nmrglue's scipy-importing modules run on first use (start-up)
 
 __all__ = ["Spectrum", "read_spectrum", "input_files", "write_table", "read_table", "uc_from_dic",
            "TABLE_FORMATS", "direct_axis", "spectrum_name", "labels_from_dic"]
@@ -1132,9 +1134,11 @@ TAB_FIT_COLUMNS = [
 
 def _fit_columns(peaks):
     """The lineshape-fit columns of ``peaks`` (``pick(..., fit=True)``) as arrays, or {}."""
-    from .fit import FIT_COLUMNS
     names = (peaks.dtype.names if hasattr(peaks, "dtype") and peaks.dtype.names
              else tuple(getattr(peaks, "columns", ())))
+    if "FIT_FLAG" not in names:      # not fitted: fit.py (large) is not imported
+        return {}
+    from .fit import FIT_COLUMNS
     if not all(c in names for c in FIT_COLUMNS):
         return {}
     return {c: np.asarray(peaks[c]) for c in FIT_COLUMNS}
