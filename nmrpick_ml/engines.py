@@ -17,6 +17,7 @@ Torch is imported only when a :class:`TorchEngine` is made.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -27,9 +28,11 @@ __all__ = ["TorchEngine", "OnnxEngine", "mask_extents", "postprocess_detections"
 MASK_THRESHOLD = 0.5
 
 
+@functools.lru_cache(maxsize=1024)
 def _interp_matrix(n_out, n_in):
     """Bilinear (align_corners=False) resize of n_in samples to n_out, as a
-    (n_out, n_in) float32 matrix, as torch's ``interpolate`` computes it."""
+    (n_out, n_in) float32 matrix, as torch's ``interpolate`` computes it
+    (read-only: cached, box sizes repeat)."""
     scale = np.float32(n_in / n_out)
     src = (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
     src = np.maximum(src, np.float32(0.0))
@@ -40,6 +43,7 @@ def _interp_matrix(n_out, n_in):
     rows = np.arange(n_out)
     np.add.at(m, (rows, i0), np.float32(1.0) - lam)
     np.add.at(m, (rows, i1), lam)
+    m.setflags(write=False)
     return m
 
 

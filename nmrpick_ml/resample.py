@@ -32,23 +32,22 @@ def typical_fwhh(data, noise, n=12):
 
     Returns (nan, nan) when no maximum stands 20x above the noise.
     """
-    from scipy.ndimage import maximum_filter
-    d = np.asarray(data, dtype=np.float64)
-    mx = maximum_filter(d, size=5, mode="nearest")
-    ys, xs = np.nonzero((d == mx) & (d > 20 * noise))
+    d = np.asarray(data)
+    ys, xs = _maxima(d, 20 * noise, 2)           # no lower than the 5x5 around
     if len(ys) == 0:
         return np.array([np.nan, np.nan])
-    order = np.argsort(-d[ys, xs])[: 4 * n]
+    order = np.argsort(-d[ys, xs].astype(np.float64))[: 4 * n]   # float64: as before
     widths = []
     for i in order:
         y, x = ys[i], xs[i]
         if y < 2 or x < 2 or y > d.shape[0] - 3 or x > d.shape[1] - 3:
             continue
-        cy, hy = subpoint(d[:, x], y)
-        cx, hx = subpoint(d[y, :], x)
+        col, row = d[:, x].astype(np.float64), d[y, :].astype(np.float64)
+        cy, hy = subpoint(col, y)
+        cx, hx = subpoint(row, x)
         h = max(hy, hx)
-        wy = half_width(d[:, x], cy, h)
-        wx = half_width(d[y, :], cx, h)
+        wy = half_width(col, cy, h)
+        wx = half_width(row, cx, h)
         if wy is not None and wx is not None:
             widths.append((wy, wx))
         if len(widths) >= n:
@@ -223,8 +222,21 @@ def local_maxima(data, level, cross=False):
     A maximum is no lower than its 8 neighbours, or with ``cross`` its 4
     neighbours along the axes (what a resampling axis by axis can keep).
     """
-    from scipy.ndimage import maximum_filter
-    d = np.asarray(data, np.float64)
-    fp = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool) if cross else np.ones((3, 3), bool)
-    mx = maximum_filter(d, footprint=fp, mode="nearest")
-    return np.argwhere((d == mx) & (d > level))
+    ys, xs = _maxima(np.asarray(data), level, 1, cross)
+    return np.column_stack([ys, xs]).astype(np.intp).reshape(-1, 2)
+
+
+def _maxima(d, level, r, cross=False):
+    """Rows and columns (row-major order) of the points above ``level`` that are
+    no lower than any point within ``r`` of them (a (2r+1)^2 square; with
+    ``cross`` only the 4 along the axes, r = 1); beyond the edges the edge
+    values repeat. The same as ``d == maximum_filter(d, ..., mode="nearest")``
+    but only the points above the level are looked at (few: fast on large spectra)."""
+    ys, xs = np.nonzero(d > np.float64(level))     # compared in float64, as the data
+    v = d[ys, xs]
+    offsets = ([(-1, 0), (1, 0), (0, -1), (0, 1)] if cross else
+               [(a, b) for a in range(-r, r + 1) for b in range(-r, r + 1) if a or b])
+    for a, b in offsets:                            # the candidates shrink at each step
+        ok = v >= d[np.clip(ys + a, 0, d.shape[0] - 1), np.clip(xs + b, 0, d.shape[1] - 1)]
+        ys, xs, v = ys[ok], xs[ok], v[ok]
+    return ys, xs
