@@ -114,3 +114,19 @@ def test_default_tile_fits_the_spectrum_and_detect_times_its_steps(engines):
     assert set(timings) == {"resample", "ridge noise", "normalise", "tiles", "network",
                             "mask extents", "stitch", "refine", "rules", "thresholds", "n_tiles"}
     assert timings["network"] > 0
+
+
+def test_graph_level_merge_is_torchvisions():
+    # the exported graph merges the RoIAlign levels by a gather (onnx_export._merge_levels)
+    # instead of torchvision's scatter into a zero tensor: the same tensor
+    torch = pytest.importorskip("torch")
+    from torchvision.ops import poolers
+    from nmrpick_ml.onnx_export import _merge_levels
+    g = torch.Generator().manual_seed(0)
+    for n in (0, 1, 7, 40):
+        levels = torch.randint(0, 4, (n,), generator=g)
+        parts = [torch.randn(int((levels == k).sum()), 3, 5, 5, generator=g) for k in range(4)]
+        assert torch.equal(_merge_levels(levels, parts), poolers._onnx_merge_levels(levels, parts))
+    onnx = pytest.importorskip("onnx")
+    ops = [n.op_type for n in onnx.load(ONNX).graph.node]
+    assert ops.count("ScatterElements") == 2 and ops.count("RoiAlign") == 6   # 1-D inverses only
