@@ -27,9 +27,12 @@ MODEL_SNR = 3.0
 DEFAULT_TILE, DEFAULT_OVERLAP = 128, 24
 #: Tile the shipped model runs at inference (``weights/config.json`` ``tile``; the
 #: network is fully convolutional, so larger tiles run, and ``tiling.fit_tile``
-#: never goes below DEFAULT_TILE). 256 cut the 1024x2048 network time ~3x but
-#: raised arborinine from 29 to 51 picks (on its x3.8 resampled grid) and moved
-#: bench --spectra F1 by up to -0.012, so the shipped v1 runs at its training tile.
+#: never goes below DEFAULT_TILE). The area searched is chosen on the training
+#: tile's grid whatever the tile (``tiling.ActiveGrid``), so 256 now picks
+#: arborinine 30 times (29 at 128; 51 before), bench spectra F1 mean 0.9351
+#: against 0.9353, but per spectrum -0.006..+0.010 and on a processed
+#: small-molecule spectrum -0.029 (rules on a x5 resampled grid): the shipped v1
+#: runs at its training tile.
 INFERENCE_TILE = 128
 #: J-multiplets of the direct axis: one pick at the centre ("merge") or each line
 #: ("keep"); merge measured better on the processed spectra (benchmarks/results/rules.md).
