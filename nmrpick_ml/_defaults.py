@@ -29,9 +29,9 @@ DEFAULT_TILE, DEFAULT_OVERLAP = 128, 24
 #: network is fully convolutional, so larger tiles run, and ``tiling.fit_tile``
 #: never goes below DEFAULT_TILE). The area searched is chosen on the training
 #: tile's grid whatever the tile (``tiling.ActiveGrid``), so 256 now picks
-#: arborinine 30 times (29 at 128; 51 before), bench spectra F1 mean 0.9351
-#: against 0.9353, but per spectrum -0.006..+0.010 and on a processed
-#: small-molecule spectrum -0.029 (rules on a x5 resampled grid): the shipped v1
+#: arborinine 15 times as 128 does (51 against 29 before), bench spectra F1 (rules of ea88999)
+#: mean 0.9351 against 0.9353, but per spectrum -0.006..+0.010 and on a
+#: processed small-molecule spectrum -0.031 (x5 resampled grid): the shipped v1
 #: runs at its training tile.
 INFERENCE_TILE = 128
 #: J-multiplets of the direct axis: one pick at the centre ("merge") or each line
