@@ -360,8 +360,12 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
     * the line level (t1 ridges, rows of sidelobes): where the robust sd of
       the data along the line around the pick (:func:`artefact_level`)
       exceeds the noise by ``LINE_EXCESS`` (the parent's artefacts are
-      measurable there), the pick must reach ``LINE_K`` x that level. Where
-      the line is as quiet as the noise, the noise threshold has decided.
+      measurable there), the pick must reach ``LINE_K`` x that level: on a
+      column (t1 noise runs the whole of it) always, on a row where the pick
+      is within the envelope above (the parent makes only lobes and
+      sidebands along the direct axis; a taller pick on a crowded row is
+      another peak). Where the line is as quiet as the noise, the noise
+      threshold has decided.
 
     Picks with no parent are kept.
 
@@ -418,7 +422,13 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             # the line test can only fire where the near side alone would fire it
             line_test = np.isfinite(near) and near > LINE_EXCESS * noise and hi_ < LINE_K * near
             for j in on:
-                if line_test:
+                d = abs(centre[i, axis] - centre[j, axis])
+                envelope = h[j] * max(TRUNCATION * max(fwhh[j, axis], 1.0) / d, SIDEBAND)
+                # t1 noise runs the whole column (axis 0); along the row the parent makes
+                # lobes and sidebands no higher than their envelope: a pick higher than
+                # that is no artefact of this parent, whatever the row's spread (a
+                # crowded row: other peaks and their lobes)
+                if line_test and (axis == 0 or h[i] <= envelope):
                     far, _ = _far_level(data, centre[i, axis], centre[j, axis], axis, other, fw,
                                         cores, s)
                     line = min(near, far) if np.isfinite(far) else np.nan
@@ -428,8 +438,6 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
                         break
                 if abs(centre[i, across] - centre[j, across]) > max(ON_LINE * fwhh[j, across], 0.5):
                     continue   # a lobe or sideband lies on the parent's own line
-                d = abs(centre[i, axis] - centre[j, axis])
-                envelope = h[j] * max(TRUNCATION * max(fwhh[j, axis], 1.0) / d, SIDEBAND)
                 if hi_ > envelope:
                     continue
                 if np.sign(height_[j]) != s and d <= NEAR_LOBE * max(fwhh[j, axis], 1.0):
