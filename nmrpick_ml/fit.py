@@ -113,7 +113,7 @@ SEARCH_MIN_DISTANCE = 0.5
 #: Columns :meth:`FitResult.to_frame` adds to a peak table (see the README).
 FIT_COLUMNS = ("Y_AXIS_ERR", "X_AXIS_ERR", "Y_PPM_ERR", "X_PPM_ERR", "Y_LW_ERR", "X_LW_ERR",
                "Y_LW_HZ_ERR", "X_LW_HZ_ERR", "HEIGHT_ERR", "VOL_ERR", "Y_ETA", "X_ETA",
-               "Y_ETA_ERR", "X_ETA_ERR", "CHI2_RED", "FIT_FLAG", "FIT_ADDED")
+               "Y_ETA_ERR", "X_ETA_ERR", "CHI2_RED", "FIT_FLAG", "FIT_ADDED", "FIT_SPLIT")
 
 
 def profile(t, centre, fwhh, eta):
@@ -172,6 +172,9 @@ class FitResult:
         Added by the residual search (not one of the picks).
     source : ndarray (k,) of int
         Index of the pick each peak came from (-1 for added peaks).
+    split : ndarray (k,) of bool
+        One of two peaks that replaced a pick fitted as a blend (:func:`_split_blends`):
+        the pick's own (``source`` >= 0) and the one added beside it (``added``).
     noise : float
         Noise standard deviation used (data units).
     correlation : (ndarray, ndarray)
@@ -195,6 +198,11 @@ class FitResult:
     source: np.ndarray
     noise: float = 0.0
     correlation: tuple = field(default_factory=tuple)
+    split: np.ndarray = None
+
+    def __post_init__(self):
+        if self.split is None:
+            self.split = np.zeros(len(self.height), bool)
 
     def __len__(self):
         return len(self.height)
@@ -230,7 +238,7 @@ class FitResult:
                  "Y_ETA": self.eta[:, 0], "X_ETA": self.eta[:, 1],
                  "Y_ETA_ERR": self.eta_err[:, 0], "X_ETA_ERR": self.eta_err[:, 1],
                  "CHI2_RED": self.chi2_red, "FIT_FLAG": self.flagged.astype(int),
-                 "FIT_ADDED": self.added.astype(int)}
+                 "FIT_ADDED": self.added.astype(int), "FIT_SPLIT": self.split.astype(int)}
         for k in FIT_COLUMNS:
             df[k] = extra[k]
         return df
@@ -1201,6 +1209,7 @@ class _State:
         self.ref_cen, self.ref_wid = cen[:, 0].copy(), wid.copy()
         self.region = np.ones(len(wid), bool)
         self.added = np.zeros(len(wid), bool)
+        self.split = np.zeros(len(wid), bool)
         self.groups = groups
         self.offset = np.zeros((len(groups), q_n))
         self.owner = [None] * len(groups)        # (problem, index of the group in it)
@@ -1229,13 +1238,14 @@ class _State:
         self.ref_wid = np.vstack([self.ref_wid, wid])
         self.region = np.r_[self.region, False]
         self.added = np.r_[self.added, True]
+        self.split = np.r_[self.split, False]
         return len(self.wid) - 1
 
 
 def fit_planes(planes, centre, fwhh, height, *, eta=None, groups=None, noise=1.0, shape="pseudo-voigt",
                margin=0.75, baseline=True, free_positions=False, bound_sign=True,
                search_threshold=None, refit_neighbours=True, correlation=(np.ones(1), np.ones(1)),
-               noise_var=1.0, method="lm", max_nfev=100):
+               noise_var=1.0, method="lm", max_nfev=100, split_blends=True):
     """Fit peaks on one or several planes at once (the engine of :func:`fit_peaks` and
     :func:`nmrpick_ml.series.fit_series`).
 
@@ -1262,6 +1272,8 @@ def fit_planes(planes, centre, fwhh, height, *, eta=None, groups=None, noise=1.0
         for peaks whose start heights have one sign in every plane.
     search_threshold : float, optional
         Residual search threshold in noise units (None: no search; single plane only).
+    split_blends : bool
+        With the residual search, try peaks whose shape misfits as two (:func:`_split_blends`).
     correlation : (rho_y, rho_x)
         Noise autocorrelation per axis.
     noise_var : float
@@ -1325,6 +1337,8 @@ def fit_planes(planes, centre, fwhh, height, *, eta=None, groups=None, noise=1.0
             st.take(p2, which)
     if search_threshold is not None and q_n == 1 and groups:
         _residual_search(st, planes, search_threshold, kw, solve, noise_var)
+        if split_blends:
+            _split_blends(st, planes, kw, solve, noise_var, correlation, search_threshold)
     return _gather(st, correlation, noise, k, noise_var)
 
 
@@ -1409,6 +1423,169 @@ def _residual_search(st, planes, thr, kw, solve, noise_var=1.0):
             _take_one(st, trial, j, gi)
 
 
+#: Peaks below this height (noise units) are never tried as a blend (:func:`_split_blends`).
+SPLIT_MIN_SNR = 10.0
+#: A peak is tried as two where the mean square of the residual within one FWHH of it exceeds
+#: this many times the noise variance.
+SPLIT_MISFIT = 2.0
+#: Start separation of the two (FWHH, along the direction tried).
+SPLIT_START = 0.5
+#: Directions tried (y, x components in FWHH-normalised coordinates): along x, y and both diagonals.
+SPLIT_DIRECTIONS = ((0.0, 1.0), (1.0, 0.0), (0.7071, 0.7071), (0.7071, -0.7071))
+#: ... and where the linear split test (:func:`_split_test`) removes at least this many
+#: residual variances.
+SPLIT_Z2 = 3.0
+#: The two must end at least this far apart (FWHH, normalised distance) ...
+SPLIT_MIN_SEPARATION = 0.3
+#: ... and lower the cluster's BIC, counted on its independent points, by at least this.
+SPLIT_BIC_MARGIN = 10.0
+
+
+def _split_blends(st, planes, kw, solve, noise_var=1.0, rho=(np.ones(1), np.ones(1)), thr=SEARCH_MIN_SNR):
+    """Blends: per cluster, the peak whose shape misfits most (:data:`SPLIT_MISFIT`) is
+    replaced by two, started :data:`SPLIT_START` FWHH apart along each of
+    :data:`SPLIT_DIRECTIONS` with the widths along it narrowed (a pair at +-d of widths ``w0``
+    looks like one peak of ``w^2 = w0^2 + 8 ln2 d^2``), the cluster refitted; the best
+    direction is kept where the BIC on the independent points (``n / (V_y V_x)``,
+    ``V = 1 + 2 sum(rho)``) drops by :data:`SPLIT_BIC_MARGIN` or more, both heights stand
+    above the threshold and 3 of their errors, their widths off their bounds, and the two
+    are at least :data:`SPLIT_MIN_SEPARATION` FWHH apart (their centres stay within the
+    pick's bounds: half its FWHH of it)."""
+    vy = 1.0 + 2.0 * float(np.sum(rho[0][1:]))
+    vx = 1.0 + 2.0 * float(np.sum(rho[1][1:]))
+    cands = []
+    for gi in range(len(st.groups)):
+        sl, prob = st.rows(gi)
+        g = st.groups[gi]
+        g = g[np.abs(st.amp[g, 0]) >= SPLIT_MIN_SNR]
+        if not len(g):
+            continue
+        r = prob.resid[sl]
+        yy, xx = prob.ry[sl], prob.rx[sl]
+        d2 = ((yy[:, None] - st.cen[g, 0, 0]) / st.wid[g, 0]) ** 2 + \
+            ((xx[:, None] - st.cen[g, 0, 1]) / st.wid[g, 1]) ** 2
+        near = d2 <= 1.0
+        cnt = near.sum(axis=0)
+        mis = np.where(cnt > 0, (r * r) @ near / np.maximum(cnt, 1), 0.0) / noise_var
+        i = int(np.argmax(mis))
+        if mis[i] < SPLIT_MISFIT:
+            continue
+        k = int(g[i])
+        z2, order = _split_test(st, k, yy, xx, -r, d2[:, i] <= 2.25, vy * vx)
+        if z2[order[0]] >= SPLIT_Z2:
+            cands.append((gi, k, order[0]))
+    if not cands:
+        return
+    s = SPLIT_START
+    best = {}
+    for di in range(len(SPLIT_DIRECTIONS)):
+        cd = [(gi, k) for gi, k, d in cands if d == di]
+        if not cd:
+            continue
+        which = [gi for gi, _ in cd]
+        old = {gi: st.owner[gi] for gi in which}
+        u = np.array(SPLIT_DIRECTIONS[di])
+        groups, saved = [], []
+        for gi, k in cd:
+            c, w, a = st.cen[k].copy(), st.wid[k].copy(), st.amp[k].copy()
+            off = 0.5 * s * u * w
+            wn = w * np.sqrt(np.maximum(1.0 - 2.0 * np.log(2.0) * s * s * u * u, 0.25))
+            knew = st.append(c + off, wn, a / 2, st.eta[k].copy(), st.sign[k])
+            st.ref_cen[knew], st.ref_wid[knew] = st.ref_cen[k], st.ref_wid[k]
+            saved.append((k, c, w, a))
+            st.cen[k], st.wid[k], st.amp[k] = c - off, wn, a / 2
+            groups.append(np.r_[st.groups[gi], knew])
+        trial = st.problem(planes, which, groups=groups, **kw)
+        for k, c, w, a in saved:
+            st.cen[k], st.wid[k], st.amp[k] = c, w, a
+        for j, gi in enumerate(which):
+            prob, jo = old[gi]
+            trial.target[trial.row_start[j]:trial.row_start[j + 1]] = \
+                prob.target[prob.row_start[jo]:prob.row_start[jo + 1]]
+        trial.init_heights()
+        trial.solve(**solve)
+        n_eff = np.maximum(trial.n / (vy * vx), 2.0)
+        for j, gi in enumerate(which):
+            prob, jo = old[gi]
+            dbic = n_eff[j] * np.log(max(trial.rss[j], 1e-300) / max(prob.rss[jo], 1e-300)) + \
+                (trial.p[j] - prob.p[jo]) * np.log(n_eff[j])
+            if dbic <= -SPLIT_BIC_MARGIN and dbic < best.get(gi, (0.0,))[0]:
+                pair = np.array([cd[j][1], groups[j][-1]])
+                if _split_ok(trial, pair, thr):
+                    best[gi] = (dbic, trial, j, pair)
+    if not best:
+        return
+    # the heights' errors of the kept splits (the calibrated ones)
+    by_trial = {}
+    for gi, (dbic, trial, j, pair) in best.items():
+        by_trial.setdefault(id(trial), (trial, []))[1].append((j, gi, pair))
+    for trial, items in by_trial.values():
+        covs = trial.covariances(*rho, which=[j for j, _, _ in items], noise_var=noise_var)
+        for (j, gi, pair), (cols, cov, _) in zip(items, covs):
+            ia = trial.col["a"][pair, 0] - cols[0]
+            a = trial.full[trial.col["a"][pair, 0]]
+            err = np.sqrt(np.maximum(np.diag(cov)[ia], 0.0))
+            if np.all(np.abs(a) >= FLAG_SIGMAS * err):
+                _take_one(st, trial, j, gi)
+                st.split[pair] = True
+
+
+def _split_test(st, k, yy, xx, r, near, v):
+    """Linear test of a split of peak ``k``: for each of :data:`SPLIT_DIRECTIONS`, the change
+    of the model from the peak to the two of :func:`_split_blends`' start (the template), less
+    what the peak's own parameters (height, centre, widths, Lorentzian fractions) and an offset
+    absorb, fitted to the residual ``r`` (data - model) at the points ``near`` together with
+    the difference of the two (unequal heights, what the centre does not absorb): the RSS they
+    removes over the residual's mean square times ``v`` (the noise's correlation: fewer
+    independent points), the mean square of what remains of the residual, where the first's coefficient is positive (the data flatter than
+    one peak; else 0).
+
+    Returns
+    -------
+    z2 : ndarray (directions,)
+    order : ndarray of int, the directions by ``z2``, largest first
+    """
+    y, x, rr = yy[near], xx[near], r[near]
+    c, w, e, a = st.cen[k, 0], st.wid[k], st.eta[k], float(st.amp[k, 0])
+    dy, dx = y - c[0], x - c[1]
+    py, ky, wy, ey = _prof1(dy, w[0], e[0])
+    px, kx, wx, ex = _prof1(dx, w[1], e[1])
+    jac = np.column_stack([py * px, ky * px, py * kx, wy * px, py * wx, ey * px, py * ex, np.ones(len(y))])
+    q = np.linalg.qr(jac)[0]
+    s = SPLIT_START
+    f0 = a * py * px
+    rss = float(rr @ rr)
+    z2 = np.zeros(len(SPLIT_DIRECTIONS))
+    for i, u in enumerate(SPLIT_DIRECTIONS):
+        u = np.asarray(u)
+        off = 0.5 * s * u * w
+        wn = w * np.sqrt(np.maximum(1.0 - 2.0 * np.log(2.0) * s * s * u * u, 0.25))
+        t = [0.5 * a * profile(y, c[0] + sg * off[0], wn[0], e[0]) * profile(x, c[1] + sg * off[1], wn[1], e[1])
+             for sg in (1.0, -1.0)]
+        t = np.column_stack([t[0] + t[1] - f0, t[0] - t[1]])      # equal heights; and their difference
+        t = t - q @ (q.T @ t)
+        beta, *_ = np.linalg.lstsq(t, rr, rcond=None)
+        if beta[0] > 0:
+            fit_ = t @ beta
+            gain = float(fit_ @ fit_)
+            z2[i] = gain / (max(rss - gain, 1e-300) / len(rr) * v)
+    return z2, np.argsort(-z2)
+
+
+def _split_ok(trial, pair, thr):
+    """The two peaks of a split (``pair``): heights above ``thr``, widths off their bounds,
+    apart by :data:`SPLIT_MIN_SEPARATION` FWHH or more."""
+    c, f = trial.col, trial.full
+    a = f[c["a"][pair, 0]]
+    wc = np.stack([c["wy"][pair], c["wx"][pair]])
+    w, wlo, whi = f[wc], trial.lo[wc], trial.hi[wc]
+    if np.any(np.abs(a) < thr) or np.any(w <= wlo * 1.01) or np.any(w >= whi * 0.99):
+        return False
+    cy, cx = f[c["cy"][pair, 0]], f[c["cx"][pair, 0]]
+    d2 = ((cy[0] - cy[1]) / w[0].mean()) ** 2 + ((cx[0] - cx[1]) / w[1].mean()) ** 2
+    return bool(d2 >= SPLIT_MIN_SEPARATION ** 2)
+
+
 def _take_one(st, prob, j, gi):
     c, f = prob.col, prob.full
     g = prob.groups[j]
@@ -1485,6 +1662,7 @@ def _gather(st, rho, noise, k0, noise_var=1.0):
         out[name] = out[name] * noise[None, :]
     out["height_cov"] = out["height_cov"] * noise[None, :, None] * noise[None, None, :]
     out["added"] = st.added[kept]
+    out["split"] = st.split[kept]
     out["source"] = np.where(kept < k0, kept, -1)
     return out
 
@@ -1492,7 +1670,7 @@ def _gather(st, rho, noise, k0, noise_var=1.0):
 
 def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shape="pseudo-voigt",
               margin=0.75, baseline=True, threshold=None, residual_search=True,
-              correlation="auto", refit_neighbours=True, method="lm", max_nfev=100):
+              correlation="auto", refit_neighbours=True, method="lm", max_nfev=100, split_blends=True):
     """Fit the picked peaks of a 2-D spectrum with separable lineshapes.
 
     Parameters
@@ -1525,6 +1703,10 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
         :data:`SEARCH_MIN_SNR` x noise.
     residual_search : bool
         One round of residual search per cluster (kept when the BIC drops).
+    split_blends : bool
+        With the residual search, a peak whose shape misfits is tried as two (a blend of
+        a pair the picker saw as one; kept when the BIC drops by a margin, see the module
+        docstring); ``split`` marks both.
     correlation : 'auto', None or (rho_y, rho_x)
         Noise autocorrelation per axis for the errors; 'auto' measures it
         (:func:`noise_correlation`), None assumes white noise.
@@ -1594,14 +1776,14 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
                    shape=shape, margin=margin, baseline=baseline,
                    search_threshold=thr if residual_search else None,
                    refit_neighbours=refit_neighbours, correlation=rho, noise_var=noise_var, method=method,
-                   max_nfev=max_nfev)
+                   max_nfev=max_nfev, split_blends=split_blends)
     h, he = r["height"][:, 0], r["height_err"][:, 0]
     return FitResult(centre=r["centre"][:, 0], centre_err=r["centre_err"][:, 0], fwhh=r["fwhh"],
                      fwhh_err=r["fwhh_err"], height=h, height_err=he, volume=r["volume"][:, 0],
                      volume_err=r["volume_err"][:, 0], eta=r["eta"], eta_err=r["eta_err"],
                      cluster=r["cluster"], chi2_red=r["chi2_red"],
                      flagged=np.abs(h) < FLAG_SIGMAS * he, added=r["added"], source=r["source"],
-                     noise=noise, correlation=rho)
+                     noise=noise, correlation=rho, split=r["split"])
 
 
 #: Columns of a pick table, in order (``nmrpick_ml.pick``'s table), before FIT_COLUMNS.
@@ -1638,7 +1820,7 @@ def fit_table(peaks, data, uc, *, shape="pseudo-voigt", as_frame=False, **option
     df = df[list(_PICK_COLUMNS) + list(FIT_COLUMNS)]
     if as_frame:
         return df
-    rec = np.zeros(len(df), dtype=[(c, "i8" if c in ("cID", "FIT_FLAG", "FIT_ADDED") else "f8")
+    rec = np.zeros(len(df), dtype=[(c, "i8" if c in ("cID", "FIT_FLAG", "FIT_ADDED", "FIT_SPLIT") else "f8")
                                    for c in df.columns]).view(np.recarray)
     for c in df.columns:
         rec[c] = df[c].to_numpy()
