@@ -74,6 +74,21 @@ robust spread, and :data:`SEARCH_MIN_DISTANCE` FWHH from the cluster's peaks),
 kept only when its fitted height stays above the threshold and 3 of its standard
 errors, its widths off their bounds, and it lowers the cluster's Bayesian information criterion
 ``n ln(RSS / n) + p ln n``.
+
+Blends (two peaks the picker saw as one, < 1 FWHH apart) leave no residual maximum
+of their own: the one peak fitted to them is wider and flatter than either, and
+the residual under it holds the pattern of the difference. Per cluster the peak
+whose residual within 1 FWHH misfits most (:data:`SPLIT_MISFIT`) is tested
+(:func:`_split_test`): the change from one peak to two (equal heights, and their
+difference) along x, y and both diagonals, less what the peak's own parameters
+absorb, fitted to the residual; where it removes :data:`SPLIT_Z2` residual
+variances or more (with a positive coefficient: data flatter than one peak), the
+peak is replaced by two along the best direction and the cluster refitted. The
+two are kept (``split``) where the BIC counted on the independent points
+(``n / (V_y V_x)``, ``V = 1 + 2 sum(rho)``: correlated noise has fewer) drops by
+:data:`SPLIT_BIC_MARGIN`, both heights stand above the threshold and 3 of their
+errors, their widths are off their bounds and they end at least
+:data:`SPLIT_MIN_SEPARATION` FWHH apart.
 """
 
 from __future__ import annotations

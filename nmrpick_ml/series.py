@@ -2,7 +2,8 @@
 
 :func:`pick_series` picks the peaks once on a reference (the sum of the
 planes by default, or one plane), fits that reference (:func:`nmrpick_ml.fit.fit_peaks`,
-with its residual search), then fits all planes together: positions, widths
+with its residual search and blend split: a pick split into two is fitted as
+two in every plane, with their own heights), then fits all planes together: positions, widths
 and Lorentzian fractions shared by the planes (``free_positions=True`` gives
 each plane its own centre, for titrations), one height and one local offset
 per plane. With delays, :func:`fit_decay` fits ``I(t) = I0 exp(-R t)`` per

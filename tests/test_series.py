@@ -40,6 +40,28 @@ def test_overlapping_pair_keeps_its_own_decays():
         "I0", "I0_ERR", "R", "R_ERR", "DECAY_CHI2"]
 
 
+def test_pair_picked_as_one_found_on_the_reference_keeps_its_decays():
+    """A pair 0.6 FWHH apart with one pick for the two: the reference (sum) fit finds the
+    second (the residual search, or the blend split where no residual maximum stands out),
+    and every plane fits both, each with its own decay."""
+    rng = np.random.default_rng(1)
+    t = np.array([0.01, 0.03, 0.05, 0.08, 0.12, 0.16, 0.22, 0.30])
+    y, x = np.mgrid[0:48, 0:64]
+    shape = [(24.0, 30.0, 3.0, 4.0, 400.0, 8.0), (25.2, 31.6, 3.0, 4.0, 300.0, 20.0)]
+    planes = np.stack([sum(a * np.exp(-r * tq) * profile(y, cy, wy, 0.5) * profile(x, cx, wx, 0.5)
+                           for cy, cx, wy, wx, a, r in shape) + rng.normal(0, 1, y.shape)
+                       for tq in t])
+    one = {"Y_AXIS": np.array([24.6]), "X_AXIS": np.array([30.8]), "Y_LW": np.array([3.6]),
+           "X_LW": np.array([4.8])}
+    res = pick_series(planes, peaks=one, delays=t, decay="exp")
+    assert res.info["n_peaks"] == 2 and res.reference.FIT_ADDED.tolist() == [0, 1]
+    w = res.wide
+    order = [int(np.argmin((w.Y_AXIS - cy) ** 2 + (w.X_AXIS - cx) ** 2)) for cy, cx, *_ in shape]
+    assert sorted(order) == [0, 1]
+    r = res.decay.R.to_numpy()[order]
+    assert r[0] == pytest.approx(8.0, rel=0.08) and r[1] == pytest.approx(20.0, rel=0.08)
+
+
 def test_synthetic_series_rates_and_calibrated_errors():
     planes, tr = simulate_series((128, 256), 24, seed=3)
     rng = np.random.default_rng(0)
