@@ -13,12 +13,13 @@ from nmrpick_ml.series import (LONG_COLUMNS, fit_decay, pick_series, read_delays
 T1 = REALDATA / "fitnmr_t1_miniprotein_15N_hsqc"
 
 
-def _pair_series(seed=0):
-    """Two overlapping peaks (0.8 FWHH apart) with different rates, 8 planes."""
+def _pair_series(seed=0, second=(26.0, 32.4)):
+    """Two overlapping peaks (0.8 FWHH apart, or the second at ``second``) with different
+    rates, 8 planes."""
     rng = np.random.default_rng(seed)
     t = np.array([0.01, 0.03, 0.05, 0.08, 0.12, 0.16, 0.22, 0.30])
     y, x = np.mgrid[0:48, 0:64]
-    shape = [(24.0, 30.0, 3.0, 4.0, 400.0, 8.0), (26.0, 32.4, 3.0, 4.0, 300.0, 20.0)]
+    shape = [(24.0, 30.0, 3.0, 4.0, 400.0, 8.0), (*second, 3.0, 4.0, 300.0, 20.0)]
     planes = np.stack([sum(a * np.exp(-r * tq) * profile(y, cy, wy, 0.5) * profile(x, cx, wx, 0.5)
                            for cy, cx, wy, wx, a, r in shape) + rng.normal(0, 1, y.shape)
                        for tq in t])
@@ -44,13 +45,7 @@ def test_pair_picked_as_one_found_on_the_reference_keeps_its_decays():
     """A pair 0.6 FWHH apart with one pick for the two: the reference (sum) fit finds the
     second (the residual search, or the blend split where no residual maximum stands out),
     and every plane fits both, each with its own decay."""
-    rng = np.random.default_rng(1)
-    t = np.array([0.01, 0.03, 0.05, 0.08, 0.12, 0.16, 0.22, 0.30])
-    y, x = np.mgrid[0:48, 0:64]
-    shape = [(24.0, 30.0, 3.0, 4.0, 400.0, 8.0), (25.2, 31.6, 3.0, 4.0, 300.0, 20.0)]
-    planes = np.stack([sum(a * np.exp(-r * tq) * profile(y, cy, wy, 0.5) * profile(x, cx, wx, 0.5)
-                           for cy, cx, wy, wx, a, r in shape) + rng.normal(0, 1, y.shape)
-                       for tq in t])
+    planes, t, shape, _ = _pair_series(1, second=(25.2, 31.6))
     one = {"Y_AXIS": np.array([24.6]), "X_AXIS": np.array([30.8]), "Y_LW": np.array([3.6]),
            "X_LW": np.array([4.8])}
     res = pick_series(planes, peaks=one, delays=t, decay="exp")
