@@ -1304,7 +1304,7 @@ def fit_planes(planes, centre, fwhh, height, *, eta=None, groups=None, noise=1.0
         ``centre`` (k, Q, 2), ``centre_err``, ``fwhh`` (k, 2), ``fwhh_err``, ``eta`` (k, 2),
         ``eta_err``, ``height`` (k, Q), ``height_err``, ``height_cov`` (k, Q, Q) the
         covariance of a peak's heights across the planes, ``volume`` (k, Q), ``volume_err``,
-        ``cluster`` (k,), ``chi2_red`` (k,), ``added`` (k,) and ``source`` (k,): the
+        ``cluster`` (k,), ``chi2_red`` (k,), ``added`` (k,), ``split`` (k,) and ``source`` (k,): the
         index of the start peak, -1 for added ones (added peaks come last).
     """
     q_n = np.asarray(planes).shape[0]
