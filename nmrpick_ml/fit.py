@@ -1458,10 +1458,11 @@ SPLIT_BIC_MARGIN = 10.0
 
 def _split_blends(st, planes, kw, solve, noise_var=1.0, rho=(np.ones(1), np.ones(1)), thr=SEARCH_MIN_SNR):
     """Blends: per cluster, the peak whose shape misfits most (:data:`SPLIT_MISFIT`) is
-    replaced by two, started :data:`SPLIT_START` FWHH apart along each of
-    :data:`SPLIT_DIRECTIONS` with the widths along it narrowed (a pair at +-d of widths ``w0``
-    looks like one peak of ``w^2 = w0^2 + 8 ln2 d^2``), the cluster refitted; the best
-    direction is kept where the BIC on the independent points (``n / (V_y V_x)``,
+    tested (:func:`_split_test`) and, where the test passes (:data:`SPLIT_Z2`), replaced by
+    two, started :data:`SPLIT_START` FWHH apart along the direction the test picks (of
+    :data:`SPLIT_DIRECTIONS`) with the widths along it narrowed (a pair at +-d of widths
+    ``w0`` looks like one peak of ``w^2 = w0^2 + 8 ln2 d^2``), the cluster refitted (all
+    candidates in one trial problem); the two are kept where the BIC on the independent points (``n / (V_y V_x)``,
     ``V = 1 + 2 sum(rho)``) drops by :data:`SPLIT_BIC_MARGIN` or more, both heights stand
     above the threshold and 3 of their errors, their widths off their bounds, and the two
     are at least :data:`SPLIT_MIN_SEPARATION` FWHH apart (their centres stay within the
@@ -1491,43 +1492,39 @@ def _split_blends(st, planes, kw, solve, noise_var=1.0, rho=(np.ones(1), np.ones
             cands.append((gi, k, order[0]))
     if not cands:
         return
+    # all candidates in one trial problem, each split along its own best direction
     s = SPLIT_START
     best = {}
-    for di in range(len(SPLIT_DIRECTIONS)):
-        cd = [(gi, k) for gi, k, d in cands if d == di]
-        if not cd:
-            continue
-        which = [gi for gi, _ in cd]
-        old = {gi: st.owner[gi] for gi in which}
-        u = np.array(SPLIT_DIRECTIONS[di])
-        groups, saved = [], []
-        for gi, k in cd:
-            c, w, a = st.cen[k].copy(), st.wid[k].copy(), st.amp[k].copy()
-            off = 0.5 * s * u * w
-            wn = w * np.sqrt(np.maximum(1.0 - 2.0 * np.log(2.0) * s * s * u * u, 0.25))
-            knew = st.append(c + off, wn, a / 2, st.eta[k].copy(), st.sign[k])
-            st.ref_cen[knew], st.ref_wid[knew] = st.ref_cen[k], st.ref_wid[k]
-            saved.append((k, c, w, a))
-            st.cen[k], st.wid[k], st.amp[k] = c - off, wn, a / 2
-            groups.append(np.r_[st.groups[gi], knew])
-        trial = st.problem(planes, which, groups=groups, **kw)
-        for k, c, w, a in saved:
-            st.cen[k], st.wid[k], st.amp[k] = c, w, a
-        for j, gi in enumerate(which):
-            prob, jo = old[gi]
-            trial.target[trial.row_start[j]:trial.row_start[j + 1]] = \
-                prob.target[prob.row_start[jo]:prob.row_start[jo + 1]]
-        trial.init_heights()
-        trial.solve(**solve)
-        n_eff = np.maximum(trial.n / (vy * vx), 2.0)
-        for j, gi in enumerate(which):
-            prob, jo = old[gi]
-            dbic = n_eff[j] * np.log(max(trial.rss[j], 1e-300) / max(prob.rss[jo], 1e-300)) + \
-                (trial.p[j] - prob.p[jo]) * np.log(n_eff[j])
-            if dbic <= -SPLIT_BIC_MARGIN and dbic < best.get(gi, (0.0,))[0]:
-                pair = np.array([cd[j][1], groups[j][-1]])
-                if _split_ok(trial, pair, thr):
-                    best[gi] = (dbic, trial, j, pair)
+    which = [gi for gi, _, _ in cands]
+    old = {gi: st.owner[gi] for gi in which}
+    groups, saved = [], []
+    for gi, k, di in cands:
+        u = np.asarray(SPLIT_DIRECTIONS[di])
+        c, w, a = st.cen[k].copy(), st.wid[k].copy(), st.amp[k].copy()
+        off = 0.5 * s * u * w
+        wn = w * np.sqrt(np.maximum(1.0 - 2.0 * np.log(2.0) * s * s * u * u, 0.25))
+        knew = st.append(c + off, wn, a / 2, st.eta[k].copy(), st.sign[k])
+        st.ref_cen[knew], st.ref_wid[knew] = st.ref_cen[k], st.ref_wid[k]
+        saved.append((k, c, w, a))
+        st.cen[k], st.wid[k], st.amp[k] = c - off, wn, a / 2
+        groups.append(np.r_[st.groups[gi], knew])
+    trial = st.problem(planes, which, groups=groups, **kw)
+    for k, c, w, a in saved:
+        st.cen[k], st.wid[k], st.amp[k] = c, w, a
+    for j, gi in enumerate(which):
+        prob, jo = old[gi]
+        trial.target[trial.row_start[j]:trial.row_start[j + 1]] = \
+            prob.target[prob.row_start[jo]:prob.row_start[jo + 1]]
+    trial.init_heights()
+    trial.solve(**solve)
+    n_eff = np.maximum(trial.n / (vy * vx), 2.0)
+    for j, gi in enumerate(which):
+        prob, jo = old[gi]
+        dbic = n_eff[j] * np.log(max(trial.rss[j], 1e-300) / max(prob.rss[jo], 1e-300)) + \
+            (trial.p[j] - prob.p[jo]) * np.log(n_eff[j])
+        pair = np.array([cands[j][1], groups[j][-1]])
+        if dbic <= -SPLIT_BIC_MARGIN and _split_ok(trial, pair, thr):
+            best[gi] = (dbic, trial, j, pair)
     if not best:
         return
     # the heights' errors of the kept splits (the calibrated ones)
