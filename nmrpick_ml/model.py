@@ -20,7 +20,7 @@ from ._validate import check_arch
 from .normalise import noise_scale, normalise  # noqa: F401  (re-exported: train.py uses them)
 from .shipped import check_shipped, model_config, sha256_file, weights_path
 
-__all__ = ["ARCH", "ARCH_V2", "ARCHS", "build_model", "normalise", "noise_scale", "load_network",
+__all__ = ["ARCH", "ARCH_V2", "ARCHS", "LINEWIDTHS", "build_model", "normalise", "noise_scale", "load_network",
            "load_model", "save_weights", "torch_device", "weights_path", "model_config", "TILE"]
 
 TILE = 128
@@ -56,6 +56,14 @@ ARCH_V2 = dict(
     min_box=2.0,
 )
 ARCHS = {"v1": ARCH, "v2": ARCH_V2}
+
+#: The linewidths (points) each architecture is used at without resampling,
+#: written into ``config.json`` as ``linewidths`` (:func:`nmrpick_ml.resample.linewidth_range`).
+#: v1 (stride 4, 4-point target boxes) needs lines of 2.5-16 points; v2 learnt the
+#: processed recipe's lines of 0.5-3 points as they are (its stride-2 level and
+#: 2-point anchors), so it never resamples up, and its 32-point anchors reach 24.
+LINEWIDTHS = {"v1": dict(low=2.5, high=16.0, target=4.0),
+              "v2": dict(low=0.0, high=24.0, target=4.0)}
 
 
 def build_model(arch=None):

@@ -73,6 +73,7 @@ def validate_config(cfg):
     default :data:`~nmrpick_ml.tiling.DEFAULT_OVERLAP`), ``score_thresh``
     (0..1, default 0.5), ``calibration`` (a monotone table ``raw`` ->
     ``calibrated``, both in 0..1, or absent), ``arch`` (a dict, or absent: v1),
+    ``linewidths`` (the trained range, :func:`nmrpick_ml.resample.linewidth_range`; absent: v1's),
     ``version`` (str, default "user weights").
 
     Raises
@@ -111,6 +112,15 @@ def validate_config(cfg):
     arch = out.get("arch")
     if arch is not None and not isinstance(arch, dict):
         bad("arch", "an object of architecture settings")
+    lw = out.get("linewidths")
+    if lw is not None:
+        try:
+            low, high, target = (float(lw[k]) for k in ("low", "high", "target"))
+            ok = all(np.isfinite((low, high, target))) and 0 <= low <= target <= high
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            bad("linewidths", "{'low': L, 'high': H, 'target': T} with 0 <= L <= T <= H points")
     version = out.setdefault("version", "user weights")
     if not isinstance(version, str):
         bad("version", "a string")
@@ -226,7 +236,7 @@ class Picker:
             Sorted by position (axis 0, then axis 1); cluster ids from 1.
         """
         from .normalise import noise_scale, normalise
-        from .resample import back_factors, choose_factors
+        from .resample import back_factors, choose_factors, linewidth_range
         from .resample import resample as zoom
         multiple = getattr(self.engine, "size_multiple", 1)
         overlap = self.overlap if overlap is None else int(overlap)
@@ -235,7 +245,8 @@ class Picker:
         min_score = self.score_threshold if score_threshold is None else float(score_threshold)
         lap = _Laps(timings)
         data = np.asarray(data, dtype=np.float32)
-        factors = choose_factors(data, noise, resample, signed=nthres is not None)
+        factors = choose_factors(data, noise, resample, signed=nthres is not None,
+                                 lw_range=linewidth_range(self.config))
         work = zoom(data, factors)
         back = back_factors(data.shape, work.shape)
         if tile is None:

@@ -19,11 +19,13 @@ import numpy as np
 
 from ._refine import half_width, subpoint
 
-__all__ = ["LW_LOW", "LW_HIGH", "LW_TARGET", "typical_fwhh", "resample_factors", "choose_factors",
-           "resample", "back_factors", "monotone", "zero_fill", "local_maxima"]
+__all__ = ["LW_LOW", "LW_HIGH", "LW_TARGET", "linewidth_range", "typical_fwhh", "resample_factors",
+           "choose_factors", "resample", "back_factors", "monotone", "zero_fill", "local_maxima"]
 
 #: Linewidths (points) the network was trained on; spectra whose typical FWHH
 #: falls outside [LW_LOW, LW_HIGH] are resampled to LW_TARGET on that axis.
+#: These are model v1's; a model's ``config.json`` may give its own range
+#: (``linewidths``: ``{"low", "high", "target"}``, :func:`linewidth_range`).
 LW_LOW, LW_HIGH, LW_TARGET = 2.5, 16.0, 4.0
 
 
@@ -57,17 +59,34 @@ def typical_fwhh(data, noise, n=12):
     return np.median(np.array(widths), axis=0)
 
 
-def resample_factors(fwhh):
-    """Zoom factor per axis that brings a typical FWHH into the trained range (1 = none)."""
+def linewidth_range(config=None):
+    """The (low, high, target) linewidths (points) of a model's ``config.json``.
+
+    ``config["linewidths"]`` = ``{"low": L, "high": H, "target": T}`` with
+    ``0 <= L <= T <= H``; a ``low`` of 0 never resamples up. Without it (model
+    v1): (:data:`LW_LOW`, :data:`LW_HIGH`, :data:`LW_TARGET`).
+    """
+    lw = (config or {}).get("linewidths")
+    if lw is None:
+        return LW_LOW, LW_HIGH, LW_TARGET
+    return float(lw["low"]), float(lw["high"]), float(lw["target"])
+
+
+def resample_factors(fwhh, lw_range=None):
+    """Zoom factor per axis that brings a typical FWHH into the trained range (1 = none).
+
+    ``lw_range`` is (low, high, target) points (:func:`linewidth_range`; default v1's).
+    """
+    low, high, target = lw_range or (LW_LOW, LW_HIGH, LW_TARGET)
     f = np.ones(2)
     for a in range(2):
         w = fwhh[a]
-        if np.isfinite(w) and (w < LW_LOW or w > LW_HIGH):
-            f[a] = LW_TARGET / w
+        if np.isfinite(w) and (w < low or w > high):
+            f[a] = target / w
     return f
 
 
-def choose_factors(data, noise, resample="auto", signed=False):
+def choose_factors(data, noise, resample="auto", signed=False, lw_range=None):
     """The zoom factors for a pick: measured ("auto"), none ("none") or given.
 
     Parameters
@@ -80,6 +99,8 @@ def choose_factors(data, noise, resample="auto", signed=False):
         positive peaks, so that picking the negative ones too does not change
         the positive picks; only when no positive peak is strong enough to be
         measured are the negative ones used.
+    lw_range : (float, float, float), optional
+        The model's (low, high, target) linewidths (:func:`linewidth_range`).
     """
     if isinstance(resample, str):
         if resample != "auto":
@@ -87,7 +108,7 @@ def choose_factors(data, noise, resample="auto", signed=False):
         fwhh = typical_fwhh(data, noise)
         if signed and not np.all(np.isfinite(fwhh)):
             fwhh = typical_fwhh(np.abs(data), noise)
-        return resample_factors(fwhh)
+        return resample_factors(fwhh, lw_range)
     return np.asarray(resample, float)
 
 

@@ -17,8 +17,12 @@ signed ``height`` (k,) and ``score`` (k,). The picking core runs
    envelope of a truncated line or of sidebands at that offset; an other-sign
    dip beside the parent (its undershoot); and, where the line is measurably
    noisier than the noise on both sides of the parent (t1 ridges, rows of
-   lobes), ``LINE_K`` x that level (:func:`artefact_level`). Negative
-   "peaks" that are lobes of positive ones go the same way.
+   lobes), ``LINE_K`` x the part of that level that varies from point to
+   point (noise-like: t1 noise, lobes) and ``SLOW_K`` x its whole spread
+   (slow wiggles), measured with the other picks on the line left out, so
+   that the smooth tails of broad peaks and a crowded line are not taken for
+   an artefact level (:func:`artefact_level`). Negative "peaks" that are
+   lobes of positive ones go the same way.
 3. :func:`group_multiplets` -- maxima of the data on one row (all peaking at
    the same indirect position) whose spacings along the direct axis are J
    couplings (``J_RANGE`` Hz) and whose positions and intensities are
@@ -75,6 +79,11 @@ WIDTH_TOL = 0.15
 #: Decoupling sidebands at one offset from two parents, and the two cross peaks of a strongly
 #: coupled pair: their fractions of the parent within this factor.
 SIDEBAND_SPREAD = 5.0
+#: The line level is measured about a running median over this many of the parents' FWHH
+#: (their sidelobes alternate within 1.6 FWHH; their tails, and other peaks', vary slower).
+SMOOTH = 3.0
+#: ... and a pick must reach this many times the line's whole robust sd (slow parts included).
+SLOW_K = 2.0
 #: A dip between two maxima must be this many noise sd deep (and 2 % of the lower one).
 DIP_NOISE = 3.0
 
@@ -240,13 +249,13 @@ def artefact_level(data, p, q, axis, fw_p, cores, others=(), sign=1.0):
     mirror = float(_sample(data, m, sign)[0])
     n = data.shape[axis]
     other = int(np.clip(np.rint(p[1 - axis]), 0, data.shape[1 - axis] - 1))
-    near, base = _line_level(data, p[axis], axis, other, fw_p, cores, sign)
-    far, far_base = _far_level(data, p[axis], q[axis], axis, other, fw_p, cores, sign)
+    near, base, _ = _line_level(data, p[axis], axis, other, fw_p, cores, sign)
+    far, far_base, _ = _far_level(data, p[axis], q[axis], axis, other, fw_p, cores, sign)
     # what the parent makes falls on both sides of it: the lower side is its level;
     # with one side only, the level cannot be told from the other peaks' tails there
     line = min(near, far) if np.isfinite(near) and np.isfinite(far) else np.nan
     if not np.isfinite(base):
-        _, base = _line_level(data, p[axis], axis, other, fw_p, list(cores) + list(others), sign)
+        _, base, _ = _line_level(data, p[axis], axis, other, fw_p, list(cores) + list(others), sign)
     base = base if np.isfinite(base) else 0.0
     far_base = far_base if np.isfinite(far_base) else base
     return abs(mirror - far_base), line, base
@@ -268,9 +277,16 @@ def _nearest_free(idx, centre_, excluded, fw_p, n_line):
     return idx[np.argsort(np.abs(idx - centre_), kind="stable")[:n_line]]
 
 
-def _line_level(data, centre_, axis, other, fw_p, excluded, sign):
+def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0):
     """Robust sd and median of the line (row ``other`` for axis 1, column for
-    axis 0) of ``sign x data`` around ``centre_``: :func:`artefact_level`'s measure."""
+    axis 0) of ``sign x data`` around ``centre_``: :func:`artefact_level`'s measure.
+
+    Returns ``(sd, median, fast)``. With ``smooth`` (points, >= 5), ``fast`` is
+    the robust sd of the line minus its running median over ``smooth``
+    points: what varies along the line as noise, t1 noise and sidelobes do
+    (they alternate within a few of the parent's FWHH), and not the slow tails
+    of the parent and of other peaks that the line passes through (a broad
+    Lorentzian's reach far); NaN without ``smooth``."""
     n = data.shape[axis]
     w = max(16.0, 8.0 * fw_p)
     n_line = int(np.ceil(2 * w))
@@ -281,20 +297,29 @@ def _line_level(data, centre_, axis, other, fw_p, excluded, sign):
     if len(idx) < n_line or np.max(np.abs(idx - centre_)) > 4 * w:
         idx = _nearest_free(np.arange(n), centre_, excluded, fw_p, n_line)
     if len(idx) < 8 or np.max(np.abs(idx - centre_)) > 4 * w:
-        return np.nan, np.nan
-    line = sign * np.asarray(data[other, idx] if axis == 1 else data[idx, other], np.float64)
+        return np.nan, np.nan, np.nan
+    full = data[other, :] if axis == 1 else data[:, other]
+    line = sign * np.asarray(full[idx], np.float64)
     base = float(_median(line))
-    return float(1.4826 * _median(np.abs(line - base))), base
+    sd = float(1.4826 * _median(np.abs(line - base)))
+    if smooth < 5:
+        return sd, base, np.nan
+    from scipy.ndimage import median_filter
+    k = int(smooth) | 1
+    a, b = max(int(idx.min()) - k, 0), min(int(idx.max()) + k + 1, n)
+    seg = sign * np.asarray(full[a:b], np.float64)
+    res = (seg - median_filter(seg, size=k, mode="nearest"))[idx - a]
+    return sd, base, float(1.4826 * _median(np.abs(res - _median(res))))
 
 
-def _far_level(data, p, q, axis, other, fw_p, cores, sign):
+def _far_level(data, p, q, axis, other, fw_p, cores, sign, smooth=0):
     """:func:`_line_level` at the mirrored stretch ``2q - p``, moved inside the
     spectrum when it falls outside (a ridge runs the whole line), as long as it
     stays on the parent's other side; NaN when there is none."""
     mc = float(np.clip(2 * q - p, 0, data.shape[axis] - 1))
     if np.sign(q - mc) == np.sign(p - q) and abs(q - mc) > max(fw_p, 1.0):
-        return _line_level(data, mc, axis, other, fw_p, cores, sign)
-    return np.nan, np.nan
+        return _line_level(data, mc, axis, other, fw_p, cores, sign, smooth)
+    return np.nan, np.nan, np.nan
 
 
 def mirror_partner(data, p, q, axis, fw_p, base=0.0, sign=1.0):
@@ -360,7 +385,12 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
     * the line level (t1 ridges, rows of sidelobes): where the robust sd of
       the data along the line around the pick (:func:`artefact_level`)
       exceeds the noise by ``LINE_EXCESS`` (the parent's artefacts are
-      measurable there), the pick must reach ``LINE_K`` x that level: on a
+      measurable there), the pick, above the line's baseline, must reach
+      ``LINE_K`` x the line's point-to-point level (its robust sd about a
+      running median over ``SMOOTH`` x the parents' FWHH: noise, t1 noise and
+      lobes, not the slow tails of broad peaks) and ``SLOW_K`` x its whole
+      robust sd with the other picks on the line left out (slow wiggles it
+      may sit on as a bump; a crowded line is not an artefact level): on a
       column (t1 noise runs the whole of it) always, on a row where the pick
       is within the envelope above (the parent makes only lobes and
       sidebands along the direct axis; a taller pick on a crowded row is
@@ -411,16 +441,25 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             other = int(np.clip(np.rint(centre[i, across]), 0, data.shape[across] - 1))
             # the level near the pick and the baseline it stands on do not depend on
             # which parent it is tested against (artefact_level, parent by parent)
-            near, base = _line_level(data, centre[i, axis], axis, other, fw, cores, s)
+            # the parents' tails vary slowly along the line; their lobes, and t1 noise, do not
+            smooth = SMOOTH * max(float(np.max(fwhh[on, axis])), 1.0)
+            near, base, near_fast = _line_level(data, centre[i, axis], axis, other, fw, cores, s,
+                                                smooth)
+            # the line's slow spread, the other picks on it left out too (a crowded row
+            # is not an artefact level)
+            line_band = np.maximum(0.75 * fwhh[:, across], 1.0)
+            rest = np.nonzero(np.abs(centre[:, across] - centre[i, across]) <= line_band)[0]
+            others = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in rest if j != i]
+            slow_near, base2, _ = _line_level(data, centre[i, axis], axis, other, fw, cores + others, s)
             if not np.isfinite(base):
-                line_band = np.maximum(0.75 * fwhh[:, across], 1.0)
-                rest = np.nonzero(np.abs(centre[:, across] - centre[i, across]) <= line_band)[0]
-                others = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in rest if j != i]
-                _, base = _line_level(data, centre[i, axis], axis, other, fw, cores + others, s)
+                base = base2
             base = base if np.isfinite(base) else 0.0
             hi_ = abs(height_[i]) - base
+            # above the line's own baseline (other peaks left out) for the line level
+            hi_line = abs(height_[i]) - (base2 if np.isfinite(base2) else base)
             # the line test can only fire where the near side alone would fire it
-            line_test = np.isfinite(near) and near > LINE_EXCESS * noise and hi_ < LINE_K * near
+            line_test = (np.isfinite(near) and near > LINE_EXCESS * noise
+                         and not _stands_out(hi_line, slow_near, near_fast))
             for j in on:
                 d = abs(centre[i, axis] - centre[j, axis])
                 envelope = h[j] * max(TRUNCATION * max(fwhh[j, axis], 1.0) / d, SIDEBAND)
@@ -429,10 +468,16 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
                 # that is no artefact of this parent, whatever the row's spread (a
                 # crowded row: other peaks and their lobes)
                 if line_test and (axis == 0 or h[i] <= envelope):
-                    far, _ = _far_level(data, centre[i, axis], centre[j, axis], axis, other, fw,
-                                        cores, s)
+                    far, _, far_fast = _far_level(data, centre[i, axis], centre[j, axis], axis,
+                                                  other, fw, cores, s, smooth)
+                    far_slow, _, _ = _far_level(data, centre[i, axis], centre[j, axis], axis,
+                                                other, fw, cores + others, s)
                     line = min(near, far) if np.isfinite(far) else np.nan
-                    if np.isfinite(line) and line > LINE_EXCESS * noise and hi_ < LINE_K * line:
+                    fast = min(near_fast, far_fast) if np.isfinite(far_fast) else near_fast
+                    slow = min([v for v in (slow_near, far_slow, line) if np.isfinite(v)],
+                               default=np.nan)
+                    if (np.isfinite(line) and line > LINE_EXCESS * noise
+                            and not _stands_out(hi_line, slow, fast)):
                         keep[i] = False
                         _note(why, i, "line level", j, axis)
                         break
@@ -452,6 +497,17 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             if not keep[i]:
                 break
     return keep
+
+
+def _stands_out(height, slow, fast):
+    """Does a pick of ``height`` (above its local baseline) stand out of a line
+    whose robust sd is ``slow`` and whose point-to-point part is ``fast``
+    (:func:`_line_level`)? It must reach ``LINE_K`` x the fast level (noise-like
+    artefacts: t1 noise, sidelobes, whose maxima reach 3-4 sd) and ``SLOW_K`` x
+    the whole spread (slow wiggles and tails it may sit on as a bump)."""
+    if not np.isfinite(fast):
+        return height >= LINE_K * slow
+    return height >= LINE_K * fast and height >= SLOW_K * slow
 
 
 def _pick_arrays(centre, fwhh, height):
@@ -484,7 +540,9 @@ def reject_crossings(data, centre, fwhh, height, noise, hz_per_point, parent_rat
     across, half a point at least), it is no higher than A can give there,
     ``|A| x J_RANGE[1] / |F2_A - F2_B|`` (the second-order admixture, Hz,
     of the largest J), and the data show the mirror image at (F1_B, F2_A):
-    ``DIP_NOISE`` noise sd at least, of B's sign, within a point, and the same
+    a peak (a maximum of B's sign among its 3x3 neighbours, within a point of
+    that spot; the tail or flank of another peak is none), ``DIP_NOISE``
+    noise sd at least, and the same
     fraction of B as the pick is of A within a factor ``spread`` (the
     admixture is one for the pair).
 
@@ -527,9 +585,7 @@ def reject_crossings(data, centre, fwhh, height, noise, hz_per_point, parent_rat
                 dnu = abs(c[a, 1] - c[b, 1]) * hz_per_point
                 if h[i] > h[a] * min(1.0 / parent_ratio, J_RANGE[1] / max(dnu, 1e-9)):
                     continue
-                iy, ix = int(round(c[b, 0])), int(round(c[a, 1]))
-                win = data[max(iy - 1, 0):iy + 2, max(ix - 1, 0):ix + 2]
-                mirror = float(np.max(np.sign(hs[b]) * win)) if win.size else 0.0
+                mirror = _mirror_peak(data, c[b, 0], c[a, 1], np.sign(hs[b]))
                 frac = h[i] / h[a]
                 if mirror >= DIP_NOISE * noise and frac / spread <= mirror / h[b] <= frac * spread:
                     keep[i] = False
@@ -538,6 +594,22 @@ def reject_crossings(data, centre, fwhh, height, noise, hz_per_point, parent_rat
             if not keep[i]:
                 break
     return keep
+
+
+def _mirror_peak(data, y, x, sign):
+    """Height (``sign x data``) of the maximum in the 3x3 points around (y, x)
+    when it is a peak there: higher than every point around it, 5x5; 0 else
+    (the flank of a broad peak or a tail reaching the spot is no mirror image)."""
+    iy, ix = int(round(y)), int(round(x))
+    n0, n1 = data.shape
+    if not (2 <= iy < n0 - 2 and 2 <= ix < n1 - 2):
+        return 0.0
+    win = sign * np.asarray(data[iy - 2:iy + 3, ix - 2:ix + 3], np.float64)
+    k = int(np.argmax(win[1:4, 1:4]))
+    ky, kx = 1 + k // 3, 1 + k % 3
+    top = win[ky, kx]
+    around = win[ky - 1:ky + 2, kx - 1:kx + 2]
+    return float(top) if np.sum(around >= top) == 1 else 0.0
 
 
 def reject_sidebands(centre, fwhh, height, parents=None, spread=SIDEBAND_SPREAD, why=None):

@@ -423,11 +423,14 @@ def export_weights(checkpoint, dest_dir=None, extra_config=None):
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state = ck["model"] if "model" in ck else ck
     # the architecture the checkpoint was trained with (v1 before it was recorded)
-    arch = ARCHS[json.loads(ck.get("args", "{}")).get("arch", "v1") if "model" in ck else "v1"]
+    name = json.loads(ck.get("args", "{}")).get("arch", "v1") if "model" in ck else "v1"
+    arch = ARCHS[name]
     model = build_model(arch)
     model.load_state_dict(state)
     from ._defaults import INFERENCE_TILE
+    from .model import LINEWIDTHS
     cfg = dict(arch=arch, tile=INFERENCE_TILE, classes=["background", "peak"],
+               linewidths=LINEWIDTHS[name],
                normalisation="asinh(z), asinh(z/10), asinh(z/100); z = data / max(noise, 1e-4 max|data|)",
                score_thresh=0.5, mask_thresh=0.5)
     if "step" in ck:

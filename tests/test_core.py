@@ -87,7 +87,8 @@ def test_config_is_validated_at_load(tmp_path):
     from nmrpick_ml.picker import validate_config
     assert validate_config({})["overlap"] == nmrpick_ml.tiling.DEFAULT_OVERLAP
     for bad in ({"tile": 4}, {"tile": 128, "overlap": 128}, {"score_thresh": 1.5},
-                {"calibration": {"raw": [0, 1], "calibrated": [1, 0]}}, {"arch": [1]}):
+                {"calibration": {"raw": [0, 1], "calibrated": [1, 0]}}, {"arch": [1]},
+                {"linewidths": {"low": 3, "high": 16, "target": 2}}, {"linewidths": [0, 24, 4]}):
         with pytest.raises(nmrpick_ml.ModelIntegrityError, match="config.json"):
             validate_config(bad)
 

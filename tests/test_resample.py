@@ -49,3 +49,29 @@ def test_resample_is_monotone():
     d = sharp_spectrum(2)
     assert np.array_equal(rs.resample(d, (2.0, 3.0)), rs.monotone(d, (2.0, 3.0)))
     assert rs.resample(d, (1.0, 1.0)) is d
+
+
+def test_the_models_linewidth_range_decides_resampling():
+    """v1's range resamples 1-point lines up; a model trained on them (v2's range,
+    written into its config.json by the export) picks them as they are."""
+    from nmrpick_ml.model import LINEWIDTHS
+    d = sharp_spectrum(3)
+    fwhh = rs.typical_fwhh(d, 1.0)
+    assert np.all(fwhh < rs.LW_LOW)
+    v1 = rs.choose_factors(d, 1.0, lw_range=rs.linewidth_range({}))
+    assert np.all(v1 > 2.0)
+    np.testing.assert_array_equal(v1, rs.choose_factors(d, 1.0))      # v1's is the default
+    v2 = rs.choose_factors(d, 1.0, lw_range=rs.linewidth_range({"linewidths": LINEWIDTHS["v2"]}))
+    np.testing.assert_array_equal(v2, [1.0, 1.0])
+    # too broad for either: brought down to the target
+    assert rs.resample_factors(np.array([40.0, 5.0]), rs.linewidth_range({"linewidths": LINEWIDTHS["v2"]}))[0] == 0.1
+
+
+def test_the_picker_reads_the_range_from_its_config():
+    from nmrpick_ml.model import LINEWIDTHS
+    from nmrpick_ml.picker import Picker, default_picker
+    shipped = default_picker()
+    d = sharp_spectrum(4).astype(np.float32)
+    as_v2 = Picker(shipped.engine, dict(shipped.config, linewidths=LINEWIDTHS["v2"]))
+    assert as_v2.detect(d, 1.0, 5.0).factors == (1.0, 1.0)
+    assert all(f > 2.0 for f in shipped.detect(d, 1.0, 5.0).factors)

@@ -323,3 +323,43 @@ def test_a_real_peak_on_a_crowded_row_above_the_parents_envelope_is_kept():
     h = np.array([4000.0, 250.0])
     keep = rules.reject_artefacts(data, c, np.full((2, 2), 3.0), h, 1.0)
     assert keep.all()
+
+
+def lorentz2d(cy, cx, wy, wx, shape=SHAPE):
+    y, x = np.mgrid[0:shape[0], 0:shape[1]]
+    return 1 / (1 + 4 * ((y - cy) / wy) ** 2) / (1 + 4 * ((x - cx) / wx) ** 2)
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_a_real_peak_on_the_smooth_tail_of_a_strong_peak_is_kept(seed):
+    # a 10000-sigma Lorentzian: 57 points out on its row its tail is still ~27 sigma
+    # and falls steeply, a spread that is no artefact level; a 15-sigma peak on it stays
+    rng = np.random.default_rng(seed)
+    data = 10000 * lorentz2d(40, 30, 3, 6) + 15 * gauss2d(40, 87, 3, 6) + rng.normal(0, 1.0, SHAPE)
+    c = np.array([[40.0, 30.0], [40.0, 87.0]])
+    h = data[40, [30, 87]]
+    keep = rules.reject_artefacts(data, c, np.array([[3.0, 6.0], [3.0, 6.0]]), h, 1.0)
+    assert keep.tolist() == [True, True]
+    # the same spot with only the tail and the noise: no maximum stands out there, and
+    # what the noise makes on that row 4 sd above the tail is left to the thresholds
+    bare = 10000 * lorentz2d(40, 30, 3, 6) + rng.normal(0, 1.0, SHAPE)
+    assert bare[40, 87] < data[40, 87] - 10
+
+
+def test_a_crossing_needs_a_mirror_peak_not_the_flank_of_a_broad_one():
+    # A (30, 60) and B (70, 80) strong; a real weak peak at (30, 80); at the mirror
+    # spot (70, 60) there is no peak, only the flank of a broad peak C at (70, 45)
+    rng = np.random.default_rng(9)
+    data = 5000 * gauss2d(30, 60, 3, 3) + 4000 * gauss2d(70, 80, 3, 3) + 150 * gauss2d(30, 80, 3, 3)
+    data += 500 * lorentz2d(70, 45, 3, 25) + rng.normal(0, 1.0, SHAPE)
+    c = np.array([[30.0, 60.0], [70.0, 80.0], [30.0, 80.0], [70.0, 45.0]])
+    w = np.array([[3.0, 3.0], [3.0, 3.0], [3.0, 3.0], [3.0, 25.0]])
+    h = data[c[:, 0].astype(int), c[:, 1].astype(int)]
+    assert 0.03 / 5 < data[70, 60] / 4000 < 0.03 * 5      # the flank has the mirror's size
+    keep = rules.reject_crossings(data, c, w, h, 1.0, 5.0)
+    assert keep.all()
+    # with a real mirror peak there, the pair is a crossing again
+    data += 120 * gauss2d(70, 60, 3, 3)
+    h = data[c[:, 0].astype(int), c[:, 1].astype(int)]
+    keep = rules.reject_crossings(data, c, w, h, 1.0, 5.0)
+    assert keep.tolist() == [True, True, False, True]
