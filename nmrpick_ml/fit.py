@@ -61,6 +61,11 @@ Two kinds of structure the noise lacks enter as well:
 - other misfit: where ``s^2`` exceeds :data:`MISFIT_CHI2` times the noise's
   variance, the cluster's own residual correlation is used where larger.
 
+Several planes (a series): the heights' block of the covariance is the noise's plus a
+misfit part per plane, correlated between the planes as the residual is
+(:func:`_plane_misfit_cov`): a lineshape's misfit grows with each plane's height and
+moves the heights together, which one chi-square spread over independent planes missed.
+
 The Lorentzian fractions are bounded by the model itself (0..1, and a Gaussian or
 Lorentzian truth sits on a bound): their errors are those of their Gaussian
 truncated to 0..1; the other parameters keep the errors of the joint fit
@@ -1125,6 +1130,8 @@ class _Problem:
             if self.q_n == 1:
                 ridge = _ridge_stats(bt, xp, bt.resid(bt.evaluate(xp, jac=False)), noise_var, rx, ry)
             parts = _batch_cov(bt, xp, lo, hi, free, hold, ry, rx, rss, noise_var, ridge)
+            # the noise's own (before the misfit's correlation replaces it below)
+            parts.update(base0=parts["base"].copy(), dof0=parts["dof"].copy(), A0=parts["A"].copy())
             mis = np.nonzero(parts["s2"] > MISFIT_CHI2 * noise_var)[0]
             if len(mis):
                 # misfit (shapes the model lacks, others' ridges) dominates the residual: its own
@@ -1611,6 +1618,54 @@ def _take_one(st, prob, j, gi):
     st.owner[gi] = (prob, j)
 
 
+def _plane_misfit_cov(cov, prob, j, acols, noise_cov, misfit_cov, rss, level, floored):
+    """A series cluster's covariance with its heights' misfit part per plane and
+    correlated between the planes as the residual's misfit is (several planes only).
+
+    ``cov`` scales the noise's covariance (``noise_cov``, with the noise's correlation
+    between points) by the cluster's RSS over the noise's expectation ``level`` (pooled
+    over its planes), with the residual's own correlation between points where it
+    misfits (:data:`MISFIT_CHI2`): misfit (a shape the model lacks, a
+    neighbour's tail) spread evenly over the planes, and independent between them. It
+    is neither: a lineshape's misfit grows with the plane's height (most in the
+    strongest planes, none in the weakest) and is the same pattern in every plane, so
+    it moves the heights together (by the same fraction: an error of ``I0``, not of a
+    decay rate). Here the heights' block is the noise's covariance plus a misfit part
+    ``D rho D``: ``D_q^2`` the excess of the plane's own RSS over its share of ``level``
+    (``max(RSS_q / (level / Q) - 1, 0)``) times the noise's variance of the height where
+    the shared parameters add least (the least of the planes': the height's share of a
+    misfit pattern is the same in every plane, so ``D`` follows the misfit's size, as the
+    heights do for a lineshape's misfit),
+    ``rho`` the correlation between the planes of that excess, measured on the
+    residual (``sum r_q r_q'`` over the cluster's points, noise being independent
+    between planes), clipped to a valid correlation matrix. With a misfit-free residual
+    this is the noise's covariance, as before; the other entries keep theirs."""
+    q_n = prob.q_n
+    r0, r1 = prob.row_start[j], prob.row_start[j + 1]
+    res = prob.resid[r0:r1].reshape(q_n, -1)
+    m = res @ res.T                                            # (Q, Q)
+    if not (rss > 0 and level > 0):
+        return cov
+    share = level / q_n
+    excess = np.maximum(np.diag(m) - share, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = m / np.sqrt(np.outer(excess, excess))
+    corr = np.where(np.isfinite(corr), np.clip(corr, -1.0, 1.0), 0.0)
+    np.fill_diagonal(corr, 1.0)
+    w, v = np.linalg.eigh(corr)
+    corr = (v * np.maximum(w, 0.0)) @ v.T
+    dd = np.sqrt(np.maximum(np.diag(corr), 1e-300))
+    corr = corr / np.outer(dd, dd)
+    cov = cov.copy()
+    noise_part = 1.0 if floored else min(rss / level, 1.0)
+    for ai in acols:
+        ix = np.ix_(ai, ai)
+        cn = noise_cov[ix]
+        d = np.sqrt(max(float(np.min(np.diag(misfit_cov[ix]))), 0.0) * excess / share)
+        cov[ix] = cn * noise_part + d[:, None] * corr * d[None, :]
+    return cov
+
+
 def _gather(st, rho, noise, k0, noise_var=1.0):
     """Per-peak values and errors (data units) from the problems that hold the clusters."""
     q_n = st.amp.shape[1]
@@ -1640,8 +1695,17 @@ def _gather(st, rho, noise, k0, noise_var=1.0):
                                 parts=parts[key])
         f = prob.full
         c = prob.col
+        level = {}
+        for gis, pt in parts[key]:
+            for i_, g_ in enumerate(gis):
+                f_ = noise_var if floor is None else floor
+                lv = pt["A0"][i_] + f_ * pt["dof0"][i_]
+                level[g_] = (pt["base0"][i_] * lv, pt["base"][i_] * (pt["A"][i_] + f_ * pt["dof"][i_]),
+                             pt["rss"][i_], lv, floor is not None)
         for (j, gi), (cols, cov, s2) in zip(items, covs):
             c0 = prob.col_start[j]
+            if q_n > 1 and j in level:
+                cov = _plane_misfit_cov(cov, prob, j, [c["a"][kk] - c0 for kk in prob.groups[j]], *level[j])
             sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
             for kk in prob.groups[j]:
                 i = pos[kk]

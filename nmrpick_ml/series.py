@@ -135,7 +135,8 @@ class SeriesResult:
         ``XW, YW`` (FWHH, points), ``X_ETA, Y_ETA``, ``CLUSTID``.
     wide : pandas.DataFrame
         One row per peak (NMRPipe seriesTab-like): ``INDEX, X_PPM, Y_PPM,
-        X_AXIS, Y_AXIS, XW, YW``, then ``HEIGHT_q``, ``HEIGHT_ERR_q`` and
+        X_AXIS, Y_AXIS, XW, YW, CHI2_RED`` (the cluster's, over all planes), then
+        ``HEIGHT_q``, ``HEIGHT_ERR_q`` and
         ``Z_Aq = HEIGHT_q / HEIGHT_0`` per plane q, and with a decay fit
         ``I0, I0_ERR, R, R_ERR, DECAY_CHI2``.
     reference : pandas.DataFrame
@@ -240,8 +241,12 @@ def pick_series(series, uc=None, *, reference="sum", delays=None, decay=None,
         cid = None
     rfit = fit_peaks(ref, centre, fwhh, cluster=cid, noise=noise_ref, shape=shape)
     noise = np.array([estimate_noise(p) for p in arr])
-    rho = noise_correlation(arr[0], noise[0])
-    noise_var = noise_variance(arr[0], noise[0]) / noise[0] ** 2 if noise[0] > 0 else 1.0
+    # the noise's correlation and variance from the plane with the least signal: the quiet
+    # squares they are measured on hold the tails of strong peaks (Lorentzian ones reach
+    # far), which read as more correlation and variance than the noise has
+    quiet = _quietest_plane(arr, noise)
+    rho = noise_correlation(arr[quiet], noise[quiet])
+    noise_var = noise_variance(arr[quiet], noise[quiet]) / noise[quiet] ** 2 if noise[quiet] > 0 else 1.0
     k = len(rfit)
     # start heights per plane: the data at the rounded centres, scaled like the reference's
     iy = np.clip(np.rint(rfit.centre[:, 0]).astype(int), 0, arr.shape[1] - 1)
@@ -258,9 +263,16 @@ def pick_series(series, uc=None, *, reference="sum", delays=None, decay=None,
         dec.insert(0, "INDEX", np.arange(1, k + 1))
         for c in ("I0", "I0_ERR", "R", "R_ERR", "DECAY_CHI2"):
             wide[c] = dec[c].to_numpy()
-    info = dict(reference=reference, noise=noise.tolist(), n_planes=q_n, n_peaks=k,
+    info = dict(reference=reference, noise=noise.tolist(), n_planes=q_n, n_peaks=k, noise_plane=quiet,
                 correlation=[r_.tolist() for r_ in rho])
     return SeriesResult(long=long, wide=wide, reference=rfit.to_frame(uc), decay=dec, info=info)
+
+
+def _quietest_plane(arr, noise):
+    """The plane whose mean square over its noise variance is least (the least signal)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = np.mean(arr * arr, axis=(1, 2)) / noise ** 2
+    return int(np.argmin(np.where(np.isfinite(power), power, np.inf)))
 
 
 def _plain_uc(shape):
@@ -292,7 +304,7 @@ def _tables(r, rfit, uc, q_n, k):
         "CLUSTID": np.repeat(r["cluster"] + 1, q_n)})
     wide = pd.DataFrame({"INDEX": np.arange(1, k + 1), "X_PPM": ppm_x[:, 0], "Y_PPM": ppm_y[:, 0],
                          "X_AXIS": cen[:, 0, 1], "Y_AXIS": cen[:, 0, 0],
-                         "XW": r["fwhh"][:, 1], "YW": r["fwhh"][:, 0]})
+                         "XW": r["fwhh"][:, 1], "YW": r["fwhh"][:, 0], "CHI2_RED": r["chi2_red"]})
     for q in range(q_n):
         wide[f"HEIGHT_{q}"] = r["height"][:, q]
     for q in range(q_n):
