@@ -37,7 +37,8 @@ import numpy as np
 
 __all__ = ["apply_rules", "rule_step", "merge_duplicates", "reject_artefacts", "reject_crossings",
            "reject_sidebands", "group_multiplets", "STEPS",
-           "shows_two", "artefact_level", "mirror_partner", "other_sign_peaks", "MULTIPLET_MODES", "J_RANGE"]
+           "shows_two", "artefact_level", "mirror_partner", "noise_fast_ratio", "other_sign_peaks",
+           "MULTIPLET_MODES", "J_RANGE"]
 
 #: The rules of :func:`apply_rules`, in the order they run.
 STEPS = ("duplicates", "artefacts", "crossings", "sidebands", "multiplets")
@@ -312,6 +313,38 @@ def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0):
     return sd, base, float(1.4826 * _median(np.abs(res - _median(res))))
 
 
+def noise_fast_ratio(data, noise, axis, smooth, max_lines=64):
+    """What :func:`_line_level`'s ``fast`` level is of the whole robust sd for
+    the noise of this spectrum along ``axis``: about 0.9 for white noise, less
+    where the noise is correlated along the axis (apodisation, zero-filling,
+    resampling), whose slow part the running median follows. Measured on the
+    stretches of up to ``max_lines`` evenly spaced lines that hold noise only
+    (robust sd below ``LINE_EXCESS`` x ``noise``: no peak, ridge or lobe), the
+    median of their ratios. Dividing a line's ``fast`` level by it gives its
+    noise-equivalent level, so that t1 noise (which the indirect axis's
+    processing correlates as it does the noise) is measured as such. 1.0 when
+    fewer than 8 such stretches are found."""
+    from scipy.ndimage import median_filter
+    d = np.asarray(data)
+    k = int(smooth) | 1
+    n_other, n = d.shape[1 - axis], d.shape[axis]
+    seg = max(4 * k, 32)
+    if not noise > 0 or n < seg:
+        return 1.0
+    idx = np.unique(np.linspace(0, n_other - 1, min(max_lines, n_other)).astype(int))
+    lines = np.asarray(d[idx, :] if axis == 1 else d[:, idx].T, np.float64)
+    res = lines - median_filter(lines, size=(1, k), mode="nearest")
+    m = n // seg * seg
+    vals = lines[:, :m].reshape(-1, seg)
+    res = res[:, :m].reshape(-1, seg)
+    mad = lambda a: 1.4826 * np.median(np.abs(a - np.median(a, axis=1, keepdims=True)), axis=1)
+    sd, fast = mad(vals), mad(res)
+    quiet = (sd > 0) & (sd < LINE_EXCESS * noise)
+    if quiet.sum() < 8:
+        return 1.0
+    return float(np.clip(np.median(fast[quiet] / sd[quiet]), 0.05, 1.0))
+
+
 def _far_level(data, p, q, axis, other, fw_p, cores, sign, smooth=0):
     """:func:`_line_level` at the mirrored stretch ``2q - p``, moved inside the
     spectrum when it falls outside (a ridge runs the whole line), as long as it
@@ -388,7 +421,9 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
       measurable there), the pick, above the line's baseline, must reach
       ``LINE_K`` x the line's point-to-point level (its robust sd about a
       running median over ``SMOOTH`` x the parents' FWHH: noise, t1 noise and
-      lobes, not the slow tails of broad peaks) and ``SLOW_K`` x its whole
+      lobes, not the slow tails of broad peaks; over :func:`noise_fast_ratio`,
+      so that it is in noise units however correlated the noise is along the
+      line) and ``SLOW_K`` x its whole
       robust sd with the other picks on the line left out (slow wiggles it
       may sit on as a bump; a crowded line is not an artefact level): on a
       column (t1 noise runs the whole of it) always, on a row where the pick
@@ -423,6 +458,7 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
     h = np.abs(height_)
     if len(h) < 2:
         return keep
+    ratio = {}      # noise_fast_ratio per (axis, smoothing length)
     for i in range(k):
         parents_ = np.nonzero(h >= parent_ratio * h[i])[0]
         if not len(parents_):
@@ -443,8 +479,12 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             # which parent it is tested against (artefact_level, parent by parent)
             # the parents' tails vary slowly along the line; their lobes, and t1 noise, do not
             smooth = SMOOTH * max(float(np.max(fwhh[on, axis])), 1.0)
+            key = (axis, int(smooth) | 1)
+            if key not in ratio:
+                ratio[key] = noise_fast_ratio(data, noise, axis, smooth)
             near, base, near_fast = _line_level(data, centre[i, axis], axis, other, fw, cores, s,
                                                 smooth)
+            near_fast /= ratio[key]
             # the line's slow spread, the other picks on it left out too (a crowded row
             # is not an artefact level)
             line_band = np.maximum(0.75 * fwhh[:, across], 1.0)
@@ -473,6 +513,7 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
                     far_slow, _, _ = _far_level(data, centre[i, axis], centre[j, axis], axis,
                                                 other, fw, cores + others, s)
                     line = min(near, far) if np.isfinite(far) else np.nan
+                    far_fast /= ratio[key]
                     fast = min(near_fast, far_fast) if np.isfinite(far_fast) else near_fast
                     slow = min([v for v in (slow_near, far_slow, line) if np.isfinite(v)],
                                default=np.nan)
