@@ -799,9 +799,7 @@ def _column_centre(data, y, x, half, sign=1.0):
 
 def _column_fwhh(data, y, x, reach, sign=1.0):
     """FWHH along axis 0 of the maximum at (y, x) (sub-point y), from the half-height
-    crossings of column round(x) within ``reach`` points: twice the nearer one's
-    distance from y (a neighbouring peak's tail widens one side only); NaN where
-    one is not reached."""
+    crossings of column round(x) within ``reach`` points; NaN where one is not reached."""
     ix = int(np.clip(np.rint(x), 0, data.shape[1] - 1))
     col = sign * np.asarray(data[:, ix], np.float64)
     n = len(col)
@@ -818,8 +816,7 @@ def _column_fwhh(data, y, x, reach, sign=1.0):
             return np.nan
         a, b = col[k], col[k + step]
         ends.append(k + step * (a - half) / (a - b))
-    w = 2.0 * min(y - ends[0], ends[1] - y)
-    return float(w) if w > 0 else np.nan
+    return float(ends[1] - ends[0])
 
 
 def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_RANGE, max_lines=8):

@@ -396,17 +396,3 @@ def test_ridge_picks_on_a_resampled_grid_are_still_rejected():
     assert (20, 80) in kept and (70, 80) in kept
     # the ridge's maxima go; one of its tallest (3 of its sd here) may be left
     assert np.sum(keep & ridge_picks) <= 1 and np.sum(ridge_picks) >= 10
-
-
-def test_a_doublet_with_another_peak_just_below_one_line_is_still_a_doublet():
-    # a neighbour's tail widens one line's column on one side only
-    rng = np.random.default_rng(12)
-    data = 80 * (gauss2d(40, 60, 1.5, 3) + gauss2d(40, 69, 1.5, 3))     # d, J = 9 Hz at 1 Hz/pt
-    data += 70 * gauss2d(42, 59, 1.5, 3)                               # another carbon's peak
-    data += rng.normal(0, 1.0, SHAPE)
-    c = np.array([[40.0, 60.0], [40.0, 69.0], [42.0, 59.0]])
-    w = np.array([[1.5, 3.0], [1.5, 3.0], [1.5, 3.0]])
-    h = data[[40, 40, 42], [60, 69, 59]]
-    groups = rules.group_multiplets(data, c, w, h, 1.0, 1.0)
-    assert [sorted(g["picks"].tolist()) for g in groups] == [[0, 1]]
-    assert groups[0]["n_lines"] == 2 and groups[0]["j_hz"] == pytest.approx(9.0, abs=0.3)
