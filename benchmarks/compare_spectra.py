@@ -109,7 +109,7 @@ def main(argv=None):
         out += [f"## {title}\n", "All spectra together (TP, FP, FN summed):\n",
                 metrics.format_table(summary, ["model", "precision", "recall", "F1"]),
                 "\nPer spectrum:\n", metrics.format_table(rows, heads)]
-        print(out[-4] + out[-3] + out[-1], flush=True)
+        print("\n".join(out[-5:]), flush=True)
     root = bench.realdata_root()
     if root is not None:
         rows = real_rows(pickers, root)
