@@ -1132,7 +1132,8 @@ class _Problem:
             parts = _batch_cov(bt, xp, lo, hi, free, hold, ry, rx, rss, noise_var, ridge)
             # the noise's own (before the misfit's correlation replaces it below)
             parts.update(base0=parts["base"].copy(), dof0=parts["dof"].copy(), A0=parts["A"].copy())
-            mis = np.nonzero(parts["s2"] > MISFIT_CHI2 * noise_var)[0]
+            # (a series: any excess, for the misfit part of the heights, :func:`_plane_misfit_cov`)
+            mis = np.nonzero(parts["s2"] > (MISFIT_CHI2 if self.q_n == 1 else 1.0) * noise_var)[0]
             if len(mis):
                 # misfit (shapes the model lacks, others' ridges) dominates the residual: its own
                 # correlation, where larger than the noise's, enters the errors
