@@ -115,6 +115,7 @@ def fit_accuracy():
     ``rec0``: the same picks fitted without the blend split (``split_blends=False``)."""
     rec = {"iso": [], "pair": []}
     rec0 = {"iso": [], "pair": []}
+    rec_abs = {"iso": [], "pair": []}
     times = []
     for shape, n, seed in FIT_SPECTRA:
         s = synth.simulate(shape, n, seed=seed)
@@ -131,9 +132,13 @@ def fit_accuracy():
         r0 = fit_peaks(s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]),
                        np.column_stack([pk.Y_LW, pk.X_LW]), pk.HEIGHT, cluster=pk.cID, noise=noise,
                        threshold=thr, split_blends=False)
+        ra = fit_peaks(s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]),
+                       np.column_stack([pk.Y_LW, pk.X_LW]), pk.HEIGHT, cluster=pk.cID, noise=noise,
+                       threshold=thr, absolute_sigma=True)
         _records(rec, r, s, pk)
         _records(rec0, r0, s, pk)
-    return rec, rec0, times
+        _records(rec_abs, ra, s, pk)
+    return rec, rec0, times, rec_abs
 
 
 def _records(rec, r, s, pk):
@@ -366,7 +371,7 @@ def real_t1(root):
 def main():
     from nmrpick_ml.bench import realdata_root
     out = [f"# Lineshape fitting and pseudo-3D series\n\n{header()}", __doc__.split("\n\n", 2)[2]]
-    rec, rec0, times = fit_accuracy()
+    rec, rec0, times, rec_abs = fit_accuracy()
     prec = pairs_coverage()
     out += ["## Fit accuracy: picks of the shipped model, then the fit (synthetic truth)\n",
             f"Spectra: `simulate` {', '.join(f'{a}x{b} {n} peaks seed {s}' for (a, b), n, s in FIT_SPECTRA)} "
@@ -395,6 +400,19 @@ def main():
                 (("iso", "snr", lambda v: v < 50), "isolated, 20-50 sigma"),
                 (("iso", "snr", lambda v: 50 <= v < 200), "isolated, 50-200 sigma"),
                 (("iso", "snr", lambda v: v >= 200), "isolated, >= 200 sigma"))), COV_HEADER),
+            "\nErrors scaled by the residual (the default: `max(1, chi2)`, as scipy's "
+            "`curve_fit(absolute_sigma=False)`) or from the measured noise alone "
+            "(`fit_peaks(..., absolute_sigma=True)`), same picks, same run:\n",
+            metrics.format_table(_cov_rows({"r": rec["iso"], "a": rec_abs["iso"], "rp": rec["pair"],
+                                            "ap": rec_abs["pair"],
+                                            "rc": [x for x in rec["iso"] if x["chi2"] > 2],
+                                            "ac": [x for x in rec_abs["iso"] if x["chi2"] > 2]}, (
+                ("r", "isolated, scaled by the residual (default)"),
+                ("a", "isolated, the noise alone"),
+                ("rc", "isolated, CHI2_RED > 2, scaled by the residual"),
+                ("ac", "isolated, CHI2_RED > 2, the noise alone"),
+                ("rp", "pairs < 1 FWHH, scaled by the residual (default)"),
+                ("ap", "pairs < 1 FWHH, the noise alone"))), COV_HEADER),
             "\nA pair whose partner the fit has no peak for (the picker found one peak where there "
             "are two, and the residual search added none there) is a blend: its values are those "
             "of the sum, and the truth of one member is not what they estimate. Median CHI2_RED of "

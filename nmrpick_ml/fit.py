@@ -703,12 +703,17 @@ def _batch_cov(bt, xp, lo, hi, free, holdable, rho_y, rho_x, rss, noise_var=1.0,
                 e=np.nonzero(holdable[0] & free[0])[0])
 
 
-def _finish_cov(parts, floor=None):
+def _finish_cov(parts, floor=None, absolute=None):
     """Covariances (B, P, P) from :func:`_batch_cov`'s parts: ``base`` times the RSS, the RSS
     at least ``A + floor dof`` (its expectation for a noise variance ``floor``, noise units)
-    where a floor is given (:func:`_pooled_variance`)."""
-    scale = parts["rss"] if floor is None else np.maximum(parts["rss"], parts["A"] + floor * parts["dof"])
-    cov = parts["base"] * scale[:, None, None]
+    where a floor is given (:func:`_pooled_variance`). With ``absolute`` (a noise variance,
+    noise units) the noise's covariance alone: its correlation, ``A + absolute dof``, whatever
+    the residual (``absolute_sigma``)."""
+    if absolute is not None:
+        cov = parts["base0"] * (parts["A0"] + absolute * parts["dof0"])[:, None, None]
+    else:
+        scale = parts["rss"] if floor is None else np.maximum(parts["rss"], parts["A"] + floor * parts["dof"])
+        cov = parts["base"] * scale[:, None, None]
     if len(parts["e"]):
         cov = _bounded_posterior(cov, parts["xp"], parts["lo"], parts["hi"], parts["e"])
     return cov
@@ -1152,16 +1157,17 @@ class _Problem:
             out.append((bt.gis, parts))
         return out
 
-    def covariances(self, rho_y, rho_x, which=None, noise_var=1.0, floor=None, parts=None):
+    def covariances(self, rho_y, rho_x, which=None, noise_var=1.0, floor=None, parts=None, absolute=None):
         """Per cluster (``which``, default all): (full column indices, covariance of those
-        columns, residual variance in noise units); ``floor`` as :func:`_finish_cov` takes
-        it, ``parts`` those of :meth:`cov_parts` (computed when not given)."""
+        columns, residual variance in noise units); ``floor`` and ``absolute`` as
+        :func:`_finish_cov` takes them, ``parts`` those of :meth:`cov_parts` (computed when
+        not given)."""
         which = list(range(len(self.groups)) if which is None else which)
         if parts is None:
             parts = self.cov_parts(rho_y, rho_x, which, noise_var)
         out = {}
         for gis, pt in parts:
-            cov = _finish_cov(pt, floor)
+            cov = _finish_cov(pt, floor, absolute)
             for i, gi in enumerate(gis):
                 out[gi] = (np.arange(self.col_start[gi], self.col_start[gi + 1]), cov[i], pt["s2"][i])
         for gi in which:
@@ -1268,7 +1274,7 @@ class _State:
 def fit_planes(planes, centre, fwhh, height, *, eta=None, groups=None, noise=1.0, shape="pseudo-voigt",
                margin=0.75, baseline=True, free_positions=False, bound_sign=True,
                search_threshold=None, refit_neighbours=True, correlation=(np.ones(1), np.ones(1)),
-               noise_var=1.0, method="lm", max_nfev=100, split_blends=True):
+               noise_var=1.0, method="lm", max_nfev=100, split_blends=True, absolute_sigma=False):
     """Fit peaks on one or several planes at once (the engine of :func:`fit_peaks` and
     :func:`nmrpick_ml.series.fit_series`).
 
@@ -1297,6 +1303,9 @@ def fit_planes(planes, centre, fwhh, height, *, eta=None, groups=None, noise=1.0
         Residual search threshold in noise units (None: no search; single plane only).
     split_blends : bool
         With the residual search, try peaks whose shape misfits as two (:func:`_split_blends`).
+    absolute_sigma : bool
+        Errors from the noise alone (its measured variance and correlation), not scaled by
+        the residual (see :func:`fit_peaks`).
     correlation : (rho_y, rho_x)
         Noise autocorrelation per axis.
     noise_var : float
@@ -1362,7 +1371,7 @@ def fit_planes(planes, centre, fwhh, height, *, eta=None, groups=None, noise=1.0
         _residual_search(st, planes, search_threshold, kw, solve, noise_var)
         if split_blends:
             _split_blends(st, planes, kw, solve, noise_var, correlation, search_threshold)
-    return _gather(st, correlation, noise, k, noise_var)
+    return _gather(st, correlation, noise, k, noise_var, absolute_sigma)
 
 
 def _residual_search(st, planes, thr, kw, solve, noise_var=1.0):
@@ -1667,7 +1676,7 @@ def _plane_misfit_cov(cov, prob, j, acols, noise_cov, misfit_cov, rss, level, fl
     return cov
 
 
-def _gather(st, rho, noise, k0, noise_var=1.0):
+def _gather(st, rho, noise, k0, noise_var=1.0, absolute_sigma=False):
     """Per-peak values and errors (data units) from the problems that hold the clusters."""
     q_n = st.amp.shape[1]
     kept = np.concatenate(st.groups) if st.groups else np.zeros(0, int)
@@ -1691,9 +1700,10 @@ def _gather(st, rho, noise, k0, noise_var=1.0):
     h_all = np.concatenate([[np.max(np.abs(st.amp[by_prob[key][0].groups[j]])) for j in gis]
                             for key, v in parts.items() for gis, _ in v] or [np.zeros(0)])
     floor = _pooled_variance(s2_all, dof_all, noise_var, h_all)
+    absolute = (noise_var if floor is None else floor) if absolute_sigma else None
     for key, (prob, items) in by_prob.items():
         covs = prob.covariances(*rho, which=[j for j, _ in items], noise_var=noise_var, floor=floor,
-                                parts=parts[key])
+                                parts=parts[key], absolute=absolute)
         f = prob.full
         c = prob.col
         level = {}
@@ -1705,7 +1715,7 @@ def _gather(st, rho, noise, k0, noise_var=1.0):
                              pt["rss"][i_], lv, floor is not None)
         for (j, gi), (cols, cov, s2) in zip(items, covs):
             c0 = prob.col_start[j]
-            if q_n > 1 and j in level:
+            if q_n > 1 and j in level and not absolute_sigma:
                 cov = _plane_misfit_cov(cov, prob, j, [c["a"][kk] - c0 for kk in prob.groups[j]], *level[j])
             sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
             for kk in prob.groups[j]:
@@ -1747,7 +1757,8 @@ def _gather(st, rho, noise, k0, noise_var=1.0):
 
 def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shape="pseudo-voigt",
               margin=0.75, baseline=True, threshold=None, residual_search=True,
-              correlation="auto", refit_neighbours=True, method="lm", max_nfev=100, split_blends=True):
+              correlation="auto", refit_neighbours=True, method="lm", max_nfev=100, split_blends=True,
+              absolute_sigma=False):
     """Fit the picked peaks of a 2-D spectrum with separable lineshapes.
 
     Parameters
@@ -1784,6 +1795,13 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
         With the residual search, a peak whose shape misfits is tried as two (a blend of
         a pair the picker saw as one; kept when the BIC drops by a margin, see the module
         docstring); ``split`` marks both.
+    absolute_sigma : bool
+        False (default): the errors scale with the cluster's residual, ``max(1, chi2)`` as
+        the module docstring says (scipy's ``curve_fit(absolute_sigma=False)``; a misfit
+        widens them). True: from the measured noise alone (variance and correlation), as
+        if the model were exact. Measured side by side in ``benchmarks/results/fit.md``:
+        the noise alone covers the truth of isolated peaks too rarely where they misfit
+        (t1 ridges, shapes), and close pairs far too rarely.
     correlation : 'auto', None or (rho_y, rho_x)
         Noise autocorrelation per axis for the errors; 'auto' measures it
         (:func:`noise_correlation`), None assumes white noise.
@@ -1853,7 +1871,7 @@ def fit_peaks(data, centre, fwhh, height=None, *, cluster=None, noise=None, shap
                    shape=shape, margin=margin, baseline=baseline,
                    search_threshold=thr if residual_search else None,
                    refit_neighbours=refit_neighbours, correlation=rho, noise_var=noise_var, method=method,
-                   max_nfev=max_nfev, split_blends=split_blends)
+                   max_nfev=max_nfev, split_blends=split_blends, absolute_sigma=absolute_sigma)
     h, he = r["height"][:, 0], r["height_err"][:, 0]
     return FitResult(centre=r["centre"][:, 0], centre_err=r["centre_err"][:, 0], fwhh=r["fwhh"],
                      fwhh_err=r["fwhh_err"], height=h, height_err=he, volume=r["volume"][:, 0],

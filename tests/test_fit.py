@@ -47,6 +47,22 @@ def test_isolated_peaks_accurate_and_errors_calibrated():
     assert 0.55 <= cover <= 0.82, cover
 
 
+def test_absolute_sigma_errors_from_the_noise_alone():
+    """A Gaussian model on a Lorentzian peak misfits: the default errors grow with the
+    residual (its size and its correlation); absolute_sigma=True keeps the noise's. On a
+    peak the model fits, the two agree."""
+    rng = np.random.default_rng(4)
+    lor = _peak((48, 48), (24.2, 23.7), (4.0, 5.0), (1.0, 1.0), 300.0) + rng.normal(0, 1, (48, 48))
+    kw = dict(noise=1.0, correlation=None, residual_search=False, shape="gaussian")
+    r, a = fit_peaks(lor, [(24, 24)], [(4, 5)], **kw), fit_peaks(lor, [(24, 24)], [(4, 5)], absolute_sigma=True, **kw)
+    assert r.chi2_red[0] > 20 and a.chi2_red[0] == pytest.approx(r.chi2_red[0])
+    assert r.height[0] == a.height[0]
+    assert r.height_err[0] > 2 * a.height_err[0] and r.centre_err[0][1] > 2 * a.centre_err[0][1]
+    ok = _peak((48, 48), (24.2, 23.7), (4.0, 5.0), (0.0, 0.0), 300.0) + rng.normal(0, 1, (48, 48))
+    r, a = fit_peaks(ok, [(24, 24)], [(4, 5)], **kw), fit_peaks(ok, [(24, 24)], [(4, 5)], absolute_sigma=True, **kw)
+    assert r.centre_err[0] == pytest.approx(a.centre_err[0], rel=0.3)
+
+
 def test_correlation_measured_from_the_noise():
     rng = np.random.default_rng(1)
     ry, rx = noise_correlation(correlated_noise(rng, (256, 256), [0.9, 0.0]))
