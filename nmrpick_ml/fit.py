@@ -1707,7 +1707,7 @@ def _gather(st, rho, noise, k0, noise_var=1.0, absolute_sigma=False):
         f = prob.full
         c = prob.col
         level = {}
-        for gis, pt in parts[key]:
+        for gis, pt in (parts[key] if q_n > 1 and not absolute_sigma else ()):
             for i_, g_ in enumerate(gis):
                 f_ = noise_var if floor is None else floor
                 lv = pt["A0"][i_] + f_ * pt["dof0"][i_]
