@@ -313,7 +313,7 @@ def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0):
     return sd, base, float(1.4826 * _median(np.abs(res - _median(res))))
 
 
-def noise_fast_ratio(data, noise, axis, smooth, max_lines=64):
+def noise_fast_ratio(data, noise, axis, smooth, max_lines=16):
     """What :func:`_line_level`'s ``fast`` level is of the whole robust sd for
     the noise of this spectrum along ``axis``: about 0.9 for white noise, less
     where the noise is correlated along the axis (apodisation, zero-filling,
@@ -478,19 +478,24 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             # the level near the pick and the baseline it stands on do not depend on
             # which parent it is tested against (artefact_level, parent by parent)
             # the parents' tails vary slowly along the line; their lobes, and t1 noise, do not
-            smooth = SMOOTH * max(float(np.max(fwhh[on, axis])), 1.0)
-            key = (axis, int(smooth) | 1)
-            if key not in ratio:
-                ratio[key] = noise_fast_ratio(data, noise, axis, smooth)
-            near, base, near_fast = _line_level(data, centre[i, axis], axis, other, fw, cores, s,
-                                                smooth)
-            near_fast /= ratio[key]
+            near, base, _ = _line_level(data, centre[i, axis], axis, other, fw, cores, s)
+            quiet = not (np.isfinite(near) and near > LINE_EXCESS * noise)
+            if not quiet:     # the point-to-point part only where the line is disturbed
+                smooth = _smoothing(fwhh[on, axis])
+                key = (axis, smooth)
+                if key not in ratio:
+                    ratio[key] = noise_fast_ratio(data, noise, axis, smooth)
+                near_fast = _line_level(data, centre[i, axis], axis, other, fw, cores, s,
+                                        smooth)[2] / ratio[key]
             # the line's slow spread, the other picks on it left out too (a crowded row
             # is not an artefact level)
-            line_band = np.maximum(0.75 * fwhh[:, across], 1.0)
-            rest = np.nonzero(np.abs(centre[:, across] - centre[i, across]) <= line_band)[0]
-            others = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in rest if j != i]
-            slow_near, base2, _ = _line_level(data, centre[i, axis], axis, other, fw, cores + others, s)
+            slow_near = base2 = np.nan
+            if not quiet or not np.isfinite(base):
+                line_band = np.maximum(0.75 * fwhh[:, across], 1.0)
+                rest = np.nonzero(np.abs(centre[:, across] - centre[i, across]) <= line_band)[0]
+                others = [(centre[j, axis], 2.0 * max(fwhh[j, axis], 1.0)) for j in rest if j != i]
+                slow_near, base2, _ = _line_level(data, centre[i, axis], axis, other, fw,
+                                                  cores + others, s)
             if not np.isfinite(base):
                 base = base2
             base = base if np.isfinite(base) else 0.0
@@ -498,8 +503,7 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             # above the line's own baseline (other peaks left out) for the line level
             hi_line = abs(height_[i]) - (base2 if np.isfinite(base2) else base)
             # the line test can only fire where the near side alone would fire it
-            line_test = (np.isfinite(near) and near > LINE_EXCESS * noise
-                         and not _stands_out(hi_line, slow_near, near_fast))
+            line_test = not quiet and not _stands_out(hi_line, slow_near, near_fast)
             for j in on:
                 d = abs(centre[i, axis] - centre[j, axis])
                 envelope = h[j] * max(TRUNCATION * max(fwhh[j, axis], 1.0) / d, SIDEBAND)
@@ -538,6 +542,17 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             if not keep[i]:
                 break
     return keep
+
+
+def _smoothing(parent_fwhh):
+    """The running median's length for parents of these FWHH along the line:
+    SMOOTH x the largest, odd, on a grid of about 1.4x steps (5, 7, 9, 13, 17, 25,
+    33, 47, 65, ...; the noise's ratio is measured once per length)."""
+    want = SMOOTH * max(float(np.max(parent_fwhh)), 1.0)
+    if want <= 5:
+        return 5
+    k = 5.0 * np.sqrt(2.0) ** np.round(np.log(want / 5.0) / np.log(np.sqrt(2.0)))
+    return int(k) | 1
 
 
 def _stands_out(height, slow, fast):
