@@ -128,5 +128,77 @@ def test_graph_level_merge_is_torchvisions():
         parts = [torch.randn(int((levels == k).sum()), 3, 5, 5, generator=g) for k in range(4)]
         assert torch.equal(_merge_levels(levels, parts), poolers._onnx_merge_levels(levels, parts))
     onnx = pytest.importorskip("onnx")
+    from nmrpick_ml.shipped import model_config
+    levels = 4 if (model_config(None).get("arch") or {}).get("stem_level") else 3   # v2: the stride-2 level
     ops = [n.op_type for n in onnx.load(ONNX).graph.node]
-    assert ops.count("ScatterElements") == 2 and ops.count("RoiAlign") == 6   # 1-D inverses only
+    # 1-D inverses only; one RoiAlign per pooled level, for the boxes and the masks
+    assert ops.count("ScatterElements") == 2 and ops.count("RoiAlign") == 2 * levels
+
+
+@pytest.mark.parametrize("arch", ["v1", "v2"])
+def test_graph_rpn_gives_torchvisions_proposals(arch):
+    # the exported graph decodes only the anchors each level keeps (onnx_export._rpn_proposals):
+    # the same proposals as torchvision's RPN, for both architectures (an untrained v2: the
+    # equality does not depend on the weights) and tile sizes
+    torch = pytest.importorskip("torch")
+    from torchvision.models.detection.image_list import ImageList
+    from nmrpick_ml.model import ARCHS, build_model
+    from nmrpick_ml.onnx_export import _rpn_proposals
+    torch.manual_seed(0)
+    net = build_model(ARCHS[arch]).eval()
+    tiles = [synth.make_spectrum((128, 128), synth.REALISTIC, seed=[4242, i]) for i in range(3)]
+    xs = [normalise(t.data, noise_scale(t.data, estimate_noise(t.data))) for t in tiles]
+    xs.append(np.pad(xs[0], ((0, 0), (0, 32), (0, 128))))           # 160 x 256
+    with torch.no_grad():
+        for x in xs:
+            t = torch.from_numpy(np.ascontiguousarray(x, np.float32))[None]
+            images, feats = ImageList(t, [tuple(t.shape[-2:])]), net.backbone(t)
+            ref, ours = net.rpn(images, feats)[0][0], _rpn_proposals(net.rpn, images, feats)[0]
+            assert len(ref) == net.rpn.post_nms_top_n()
+            assert torch.equal(ref, ours)
+
+
+@pytest.mark.slow
+def test_exported_graph_runs_as_torch(tmp_path):
+    # a graph exported by this code (the shipped one may be older) against torch
+    torch = pytest.importorskip("torch")
+    from nmrpick_ml.engines import OnnxEngine, TorchEngine
+    from nmrpick_ml.model import load_network
+    from nmrpick_ml.onnx_export import export_onnx
+    net, _, _ = load_network()
+    export_onnx(net, tmp_path / "g.onnx")
+    tiles = [synth.make_spectrum((128, 128), synth.REALISTIC, seed=[4243, i]) for i in range(3)]
+    x = [normalise(t.data, noise_scale(t.data, estimate_noise(t.data))) for t in tiles]
+    onnx_, torch_, n = OnnxEngine(tmp_path / "g.onnx", threads=1), TorchEngine(net), 0
+    for batch in (x, [np.pad(x[0], ((0, 0), (0, 128), (0, 0)))]):      # and a 256 x 128 tile
+        for a, b in zip(onnx_.run(batch, 0.05), torch_.run(batch, 0.05)):
+            assert len(a["scores"]) == len(b["scores"])
+            n += len(a["scores"])
+            np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-3)
+            np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-4)
+    assert n > 30
+
+
+def test_speed_benchmark_pairs_a_models_two_files(tmp_path):
+    # bench --speed --weights X.onnx runs the torch engine on X.pt beside it, and the other way round
+    from nmrpick_ml.bench import speed_weights
+    onnx_, pt = tmp_path / "maskrcnn.onnx", tmp_path / "maskrcnn.pt"
+    onnx_.write_bytes(b"x")
+    assert speed_weights(onnx_) == (str(onnx_), None)       # no torch file: its columns are n/a
+    pt.write_bytes(b"x")
+    assert speed_weights(onnx_) == (str(onnx_), str(pt))
+    assert speed_weights(pt) == (str(onnx_), str(pt))
+    assert speed_weights(None) == (None, None)
+
+
+def test_network_per_tile_table_runs_each_tile_size(engines, tmp_path):
+    from nmrpick_ml.bench import network_per_tile
+    sim = synth.simulate(shape=(256, 512), n_peaks=60, seed=11)
+    path = write_pipe(tmp_path / "s.ft2", sim.data)
+    onnx, _ = engines
+    rows = network_per_tile([("shipped", onnx)], str(path), str(tmp_path), tiles=(128, 256))
+    assert [r[:2] for r in rows] == [("shipped", 128), ("shipped", 256)]
+    (_, _, n128, ms128, ext128, tot128, pick128, p128), (_, _, n256, ms256, _, tot256, _, p256) = rows
+    assert n256 < n128 / 2 and ms256 > ms128 > 0 and ext128 >= 0
+    assert tot128 == pytest.approx(n128 * (ms128 + ext128)) and pick128 > tot128
+    assert p128 > 20 and abs(p256 - p128) <= 3
