@@ -626,10 +626,11 @@ STAGES = ("read", "noise", "resample", "ridge noise", "normalise", "tiles", "net
           "mask extents", "stitch", "refine", "rules", "thresholds", "table write")
 
 
-def stage_times(picker, path, folder):
+def stage_times(picker, path, folder, tile=None):
     """Seconds in each of :data:`STAGES` of one pick of the file ``path`` as
     the command line does it (read, noise, :meth:`Picker.detect` with its
-    ``timings``, table written to ``folder``); and the tiles run."""
+    ``timings`` and ``tile``, table written to ``folder``); the tiles run, and
+    the picks."""
     from .io import read_spectrum, write_table
     from .picking import noise_threshold
     t = {}
@@ -639,13 +640,13 @@ def stage_times(picker, path, folder):
     noise, thr = noise_threshold(spec.data, method="maskrcnn")
     t2 = time.perf_counter()
     u = spec.uc[spec.direct_axis]
-    found = picker.detect(spec.data, noise, thr, timings=t, direct_axis=spec.direct_axis,
+    found = picker.detect(spec.data, noise, thr, timings=t, direct_axis=spec.direct_axis, tile=tile,
                           hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))     # as find_peaks calls it
     t3 = time.perf_counter()
     write_table(os.path.join(folder, "stages.tab"), found.to_table(spec.uc), spec)
     t.update(read=t1 - t0, noise=t2 - t1)
     t["table write"] = time.perf_counter() - t3
-    return {k: t.get(k, 0.0) for k in STAGES}, int(t.get("n_tiles", 0))
+    return {k: t.get(k, 0.0) for k in STAGES}, int(t.get("n_tiles", 0)), len(found)
 
 
 def _onnx_picker(weights, threads):
@@ -656,18 +657,65 @@ def _onnx_picker(weights, threads):
                   base.weights_sha256)
 
 
+def speed_weights(weights):
+    """The ONNX graph and the torch weights that ``bench --speed --weights`` runs.
+
+    ``weights`` is either of a model's two files; the other is the file of the
+    same name beside it (``maskrcnn.onnx`` and ``maskrcnn.pt``, as
+    ``train.export_weights`` writes them), None when absent (its engine's
+    columns are then n/a). None: the shipped model's, (None, None).
+
+    Examples
+    --------
+    >>> speed_weights(None)
+    (None, None)
+    """
+    if weights is None:
+        return None, None
+    w = os.fspath(weights)
+    stem, ext = os.path.splitext(w)
+    other = stem + (".pt" if ext.lower() == ".onnx" else ".onnx")
+    other = other if os.path.isfile(other) else None
+    return (w, other) if ext.lower() == ".onnx" else (other, w)
+
+
+#: Inference tiles of the per-tile network table (``bench --speed``).
+SPEED_TILES = (128, 256)
+
+
+def network_per_tile(models, path, folder, tiles=SPEED_TILES):
+    """Network cost per tile, side by side: each ``(label, picker)`` of
+    ``models`` picking the file ``path`` at each inference tile of ``tiles``
+    (after a warm-up pick at that tile). Rows: model, tile, tiles run, network
+    and mask-extent ms per tile and for the spectrum, picks."""
+    rows = []
+    for tile in tiles:
+        for label, pk in models:
+            stage_times(pk, path, folder, tile=tile)           # warm-up (first-call costs)
+            st, n, picks = stage_times(pk, path, folder, tile=tile)
+            net, ext = 1000 * st["network"], 1000 * st["mask extents"]
+            rows.append((label, tile, n, net / max(n, 1), ext / max(n, 1), net + ext,
+                         1000 * sum(st.values()), picks))
+    return rows
+
+
 def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", outdir=None,
                 repeat=3, big=True, torch_big=True):
     """Whole-process time and peak memory, side by side in one run: ours (ONNX and
     torch engines) against our ``--method nmrglue``, median of ``repeat`` runs each,
     on :data:`SPEED_FILES` and the real 66x45 spectrum; ``nmrpick-ml --help``; and
-    time by stage (ONNX on 1 and 2 threads, torch).
+    time by stage (ONNX on 1 and 2 threads, torch); and the network's cost per
+    tile at each of :data:`SPEED_TILES`, the shipped model beside ``weights``.
 
-    ``big=False`` leaves out the 4096x4096 spectrum, ``torch_big=False`` only the
-    torch engine on it (shown as not run)."""
+    ``weights``: a model's ONNX graph or torch weights (:func:`speed_weights`
+    finds the other beside it). ``big=False`` leaves out the 4096x4096
+    spectrum, ``torch_big=False`` only the torch engine on it (shown as not run)."""
     import statistics
     import tempfile
     from .picker import load_model
+    onnx_w, torch_w = speed_weights(weights)
+    if weights is not None and "--weights" not in command:
+        command += f" --weights {os.fspath(weights)}"
     folder = folder or tempfile.mkdtemp(prefix="nmrpick_speed_")
     os.makedirs(folder, exist_ok=True)
     files = []
@@ -688,17 +736,19 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
     if root is not None:
         files.append((SPEED_REAL[0], os.path.join(root, SPEED_REAL[1], SPEED_REAL[2]), False))
     cli = [sys.executable, "-m", "nmrpick_ml.cli"]
-    model = ["--model", os.fspath(weights)] if weights else []
+    model = {"onnx": ["--model", onnx_w] if onnx_w else [], "torch": ["--model", torch_w] if torch_w else []}
+    runs_engine = {e: weights is None or bool(model[e]) for e in model}
     load = [os.getloadavg()[0]]
     rows = []
     for name, path, is_big in files:
         res = {}
         for label, opts in SPEED_PICKERS:
-            if is_big and not torch_big and "torch" in opts:
+            engine = opts[1] if opts[0] == "--engine" else None
+            if (is_big and not torch_big and engine == "torch") or (engine and not runs_engine[engine]):
                 res[label] = (float("nan"), float("nan"), float("nan"))
                 continue
             out = os.path.join(folder, "out.tab")
-            extra = model if label.startswith("ours") else []
+            extra = model[engine] if engine else []
             runs = [run_process(cli + [path, "-o", out, "-q"] + opts + extra) for _ in range(repeat)]
             res[label] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs),
                           statistics.median(r[3] for r in runs))
@@ -709,13 +759,22 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
     helps = [run_process(cli + ["--help"])[0] for _ in range(repeat)]
     load.append(os.getloadavg()[0])
     # by stage, in-process, on the first file (1024x2048)
-    pickers = [("onnx, 1 thread", _onnx_picker(weights, 1)), ("onnx, 2 threads", _onnx_picker(weights, 2)),
-               ("torch", load_model(weights, engine="torch"))]
+    pickers = []
+    if runs_engine["onnx"]:
+        pickers += [("onnx, 1 thread", _onnx_picker(onnx_w, 1)), ("onnx, 2 threads", _onnx_picker(onnx_w, 2))]
+    if runs_engine["torch"]:
+        pickers.append(("torch", load_model(torch_w, engine="torch")))
     stage_cols, n_tiles = [], 0
     for label, pk in pickers:
         stage_times(pk, files[0][1], folder)                  # warm-up (first-call costs)
-        st, n_tiles = stage_times(pk, files[0][1], folder)
+        st, n_tiles, _ = stage_times(pk, files[0][1], folder)
         stage_cols.append(st)
+    # the network per tile: the shipped model beside --weights, at each tile size
+    shipped = _onnx_picker(None, None)
+    models = [(f"shipped ({shipped.version})", shipped)]
+    if onnx_w:
+        models.append((f"--weights {onnx_w}", _onnx_picker(onnx_w, None)))
+    per_tile = network_per_tile(models, files[0][1], folder)
     stage_rows = [(k,) + tuple(v for st in stage_cols for v in (1000 * st[k], 1000 * st[k] / max(n_tiles, 1)))
                   for k in STAGES]
     stage_rows.append(("total",) + tuple(v for st in stage_cols
@@ -726,6 +785,8 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
                                                           "onnx / nmrglue, CPU time"]
     skipped = ("" if torch_big or not big else
                " The torch engine was not run on 4096x4096 (`--speed-no-torch-big`): n/a.")
+    skipped += "".join(f" No {e} file beside {os.fspath(weights)}: its columns are n/a."
+                       for e, ok in runs_engine.items() if not ok)
     txt = [f"# Speed and memory\n\n{_header(command, 'see SPEED_FILES')}",
            f"Whole process (`python -m nmrpick_ml.cli SPECTRUM -o OUT -q`: start, read, pick, write), "
            f"median of {repeat} runs of each, side by side in one run; peak resident memory "
@@ -742,5 +803,13 @@ def bench_speed(weights=None, folder=None, command="nmrpick-ml bench --speed", o
            "(ONNX Runtime intra-op threads as named) or torch's forward, 'mask extents' the "
            "masks' rows and columns measured in their boxes.\n",
            metrics.format_table(stage_rows, ["stage"] + [f"{label} {w}" for label, _ in pickers
-                                                         for w in ("(ms)", "(ms/tile)")])]
+                                                         for w in ("(ms)", "(ms/tile)")]),
+           f"\n## The network per tile ({files[0][0]}, ONNX engine, its default threads)\n",
+           "Each model picks the spectrum in-process at each inference tile (`--tile`; the area "
+           "searched is the same, `tiling.ActiveGrid`), after a warm-up pick at that tile; "
+           "network and mask extents per tile run and for the whole spectrum, the whole "
+           "in-process pick, and its picks.\n",
+           metrics.format_table(per_tile, ["model", "tile", "tiles run", "network (ms/tile)",
+                                           "mask extents (ms/tile)", "network + extents (ms)",
+                                           "in-process pick (ms)", "picks"])]
     return write_report("speed", "\n".join(txt) + "\n", outdir)
