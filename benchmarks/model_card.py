@@ -171,6 +171,18 @@ def _train_time(rows):
     return total + prev, segments
 
 
+def _arch_fields(cfg, params):
+    """The template fields both cards take from the architecture and the weights file."""
+    a = cfg["arch"]
+    return dict(
+        version=cfg.get("version", "?"), fpn=a["fpn_channels"], anchors="/".join(map(str, a["anchor_sizes"])),
+        ratios="/".join(map(str, a["aspect_ratios"])), box_head=a["box_head"],
+        mask_layers="/".join(map(str, a["mask_layers"])), box_batch=a["box_batch_size_per_image"],
+        dets=a["detections_per_img"], nms=a["box_nms_thresh"], props=a["rpn_post_nms_top_n_test"],
+        params=f"{params / 1e6:.2f} M",
+        size_mb=f"{os.path.getsize(os.path.join(WEIGHTS, 'maskrcnn.pt')) / 1e6:.1f}")
+
+
 def main_v2(cfg, rows, model_md, params):
     from nmrpick_ml.weights._registry import SHA256
     a, t = cfg["arch"], cfg.get("train_args", {})
@@ -179,12 +191,7 @@ def main_v2(cfg, rows, model_md, params):
     lw = cfg.get("linewidths") or {}
     p_paper, p_real = float(t.get("p_paper", 0)), float(t.get("p_realistic", 0))
     return TEMPLATE_V2.format(
-        version=cfg.get("version", "?"), fpn=a["fpn_channels"], anchors="/".join(map(str, a["anchor_sizes"])),
-        ratios="/".join(map(str, a["aspect_ratios"])), box_head=a["box_head"],
-        mask_layers="/".join(map(str, a["mask_layers"])), box_batch=a["box_batch_size_per_image"],
-        dets=a["detections_per_img"], nms=a["box_nms_thresh"], props=a["rpn_post_nms_top_n_test"],
-        params=f"{params / 1e6:.2f} M",
-        size_mb=f"{os.path.getsize(os.path.join(WEIGHTS, 'maskrcnn.pt')) / 1e6:.1f}",
+        **_arch_fields(cfg, params),
         sha=SHA256["maskrcnn.pt"], sha_onnx=SHA256.get("maskrcnn.onnx", "?"),
         lw=", ".join(f"{k} {v:g}" for k, v in lw.items()) or "v1's",
         arch_md=_section("arch.md"), steps=cfg.get("steps", "?"), total=t.get("steps"),
@@ -212,12 +219,7 @@ def main(log_path):
         text = main_v2(cfg, rows, model_md, params)
     else:
         text = TEMPLATE.format(
-            version=cfg.get("version", "?"), fpn=a["fpn_channels"], anchors="/".join(map(str, a["anchor_sizes"])),
-            ratios="/".join(map(str, a["aspect_ratios"])), box_head=a["box_head"],
-            mask_layers="/".join(map(str, a["mask_layers"])), box_batch=a["box_batch_size_per_image"],
-            dets=a["detections_per_img"], nms=a["box_nms_thresh"], props=a["rpn_post_nms_top_n_test"],
-            params=f"{params / 1e6:.2f} M",
-            size_mb=f"{os.path.getsize(os.path.join(WEIGHTS, 'maskrcnn.pt')) / 1e6:.1f}",
+            **_arch_fields(cfg, params),
             sha=SHA256["maskrcnn.pt"], command=cfg.get("command", "?"), steps=cfg.get("steps", "?"),
             batch=t.get("batch_size"), seed=t.get("seed"), lr=t.get("lr"), wd=t.get("weight_decay"),
             warmup=t.get("warmup"), minutes=float(rows[-1]["seconds"]) / 60 if rows else 0,
