@@ -92,7 +92,8 @@ def main(argv=None):
     la = a.label_a or f"A: {pa.version}"
     lb = a.label_b or f"B: {pb.version}"
     pickers = {la: pa, lb: pb}
-    cmd = "python benchmarks/compare_spectra.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    import shlex
+    cmd = "python benchmarks/compare_spectra.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     t0 = time.time()
     folder = tempfile.mkdtemp(prefix="nmrpick_compare_")
     out = [f"# Whole spectra, two models side by side\n\nMade by: `{cmd}`\n",
