@@ -20,8 +20,8 @@ from ._validate import check_arch
 from .normalise import noise_scale, normalise  # noqa: F401  (re-exported: train.py uses them)
 from .shipped import check_shipped, model_config, sha256_file, weights_path
 
-__all__ = ["ARCH", "ARCH_V2", "ARCHS", "LINEWIDTHS", "build_model", "normalise", "noise_scale", "load_network",
-           "load_model", "save_weights", "torch_device", "weights_path", "model_config", "TILE"]
+__all__ = ["ARCH", "ARCH_V2", "ARCHS", "LINEWIDTHS", "build_model", "normalise", "noise_scale",
+           "load_network", "load_model", "save_weights", "torch_device", "weights_path", "model_config", "TILE"]
 
 TILE = 128
 
