@@ -287,7 +287,7 @@ def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0):
     points: what varies along the line as noise, t1 noise and sidelobes do
     (they alternate within a few of the parent's FWHH), and not the slow tails
     of the parent and of other peaks that the line passes through (a broad
-    Lorentzian's reach far); NaN without ``smooth``."""
+    Lorentzian's tails reach far); NaN without ``smooth``."""
     n = data.shape[axis]
     w = max(16.0, 8.0 * fw_p)
     n_line = int(np.ceil(2 * w))
