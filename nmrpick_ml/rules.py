@@ -278,7 +278,7 @@ def _nearest_free(idx, centre_, excluded, fw_p, n_line):
     return idx[np.argsort(np.abs(idx - centre_), kind="stable")[:n_line]]
 
 
-def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0):
+def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0, fast_above=None):
     """Robust sd and median of the line (row ``other`` for axis 1, column for
     axis 0) of ``sign x data`` around ``centre_``: :func:`artefact_level`'s measure.
 
@@ -287,7 +287,8 @@ def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0):
     points: what varies along the line as noise, t1 noise and sidelobes do
     (they alternate within a few of the parent's FWHH), and not the slow tails
     of the parent and of other peaks that the line passes through (a broad
-    Lorentzian's tails reach far); NaN without ``smooth``."""
+    Lorentzian's tails reach far); NaN without ``smooth``, and where ``sd`` is not
+    above ``fast_above`` (a line as quiet as the noise needs no more)."""
     n = data.shape[axis]
     w = max(16.0, 8.0 * fw_p)
     n_line = int(np.ceil(2 * w))
@@ -303,7 +304,7 @@ def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0):
     line = sign * np.asarray(full[idx], np.float64)
     base = float(_median(line))
     sd = float(1.4826 * _median(np.abs(line - base)))
-    if smooth < 5:
+    if smooth < 5 or (fast_above is not None and not sd > fast_above):
         return sd, base, np.nan
     from scipy.ndimage import median_filter
     k = int(smooth) | 1
@@ -478,15 +479,16 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             # the level near the pick and the baseline it stands on do not depend on
             # which parent it is tested against (artefact_level, parent by parent)
             # the parents' tails vary slowly along the line; their lobes, and t1 noise, do not
-            near, base, _ = _line_level(data, centre[i, axis], axis, other, fw, cores, s)
+            # (the point-to-point part only where the line is disturbed)
+            smooth = _smoothing(fwhh[on, axis])
+            near, base, near_fast = _line_level(data, centre[i, axis], axis, other, fw, cores, s,
+                                                smooth, fast_above=LINE_EXCESS * noise)
             quiet = not (np.isfinite(near) and near > LINE_EXCESS * noise)
-            if not quiet:     # the point-to-point part only where the line is disturbed
-                smooth = _smoothing(fwhh[on, axis])
+            if not quiet:
                 key = (axis, smooth)
                 if key not in ratio:
                     ratio[key] = noise_fast_ratio(data, noise, axis, smooth)
-                near_fast = _line_level(data, centre[i, axis], axis, other, fw, cores, s,
-                                        smooth)[2] / ratio[key]
+                near_fast /= ratio[key]
             # the line's slow spread, the other picks on it left out too (a crowded row
             # is not an artefact level)
             slow_near = base2 = np.nan
