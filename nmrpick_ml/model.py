@@ -18,6 +18,7 @@ import torch
 from ._errors import ModelIntegrityError, NmrpickError
 from ._validate import check_arch
 from .normalise import noise_scale, normalise  # noqa: F401  (re-exported: train.py uses them)
+from .resample import LW_HIGH, LW_LOW, LW_TARGET
 from .shipped import check_shipped, model_config, sha256_file, weights_path
 
 __all__ = ["ARCH", "ARCH_V2", "ARCHS", "LINEWIDTHS", "build_model", "normalise", "noise_scale",
@@ -66,7 +67,7 @@ ARCHS = {"v1": ARCH, "v2": ARCH_V2}
 #: v1 (stride 4, 4-point target boxes) needs lines of 2.5-16 points; v2 learnt the
 #: processed recipe's lines of 0.5-3 points as they are (its stride-2 level and
 #: 2-point anchors), so it never resamples up, and its 32-point anchors reach 24.
-LINEWIDTHS = {"v1": dict(low=2.5, high=16.0, target=4.0),
+LINEWIDTHS = {"v1": dict(low=LW_LOW, high=LW_HIGH, target=LW_TARGET),
               "v2": dict(low=0.0, high=24.0, target=4.0)}
 
 

@@ -77,7 +77,7 @@ def resample_factors(fwhh, lw_range=None):
 
     ``lw_range`` is (low, high, target) points (:func:`linewidth_range`; default v1's).
     """
-    low, high, target = lw_range or (LW_LOW, LW_HIGH, LW_TARGET)
+    low, high, target = lw_range or linewidth_range()
     f = np.ones(2)
     for a in range(2):
         w = fwhh[a]
