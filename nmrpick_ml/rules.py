@@ -851,8 +851,9 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
     carries them all) is a multiplet: a d is two lines, a
     t three, a q or dd four. The lines need not all have been picked; every
     pick of the same sign on that row within the multiplet's extent belongs
-    to it, and so does one up to a J beyond an outer line and no higher than
-    the lowest line (an outer line too weak to be found, or past the edge).
+    to it, and so does one up to a J beyond an outer line, no higher than
+    the lowest line and at least ``LINE_FRACTION`` of it (an outer line too
+    weak to be found, or past the edge; a far weaker pick is another peak).
 
     Parameters
     ----------
@@ -932,12 +933,15 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
             continue
         x, h = best
         # picks of this row out to one J beyond the outer lines, no higher than the
-        # lowest line, are lines too (an outer line too weak, or past the edge)
+        # lowest line and at least LINE_FRACTION of it, are lines too (an outer line too
+        # weak to be found, or past the edge; one far weaker is another peak)
         span = (x[0] - jhi, x[-1] + jhi)
         same = (np.sign(height) == sgn) & ~used & (np.abs(centre[:, 0] - yi) <= 0.5 * fwhh[i, 0])
         same &= (centre[:, 1] >= span[0]) & (centre[:, 1] <= span[1])
         inside = (centre[:, 1] >= x[0] - 0.5 * lw) & (centre[:, 1] <= x[-1] + 0.5 * lw)
-        same &= inside | (np.abs(height) <= float(np.min(h)) * 1.05)
+        low = float(np.min(h))
+        outer = (np.abs(height) <= 1.05 * low) & (np.abs(height) >= LINE_FRACTION * low)
+        same &= inside | outer
         picks = np.nonzero(same)[0]
         picks = picks[np.argsort(centre[picks, 1])]
         used[picks] = True

@@ -197,6 +197,26 @@ def test_two_peaks_of_two_carbons_on_one_row_are_no_doublet():
     assert rules.apply_rules(same, c, w, h, s, noise=0.01, hz_per_point=hz)["n_lines"].tolist() == [2]
 
 
+def test_a_far_weaker_peak_beside_a_doublet_is_not_its_outer_line():
+    # a doublet (100, 100) and, one J beyond its outer line on the same row, a peak of 3
+    # (300 noise sd, but 3 % of the lines: no line of a first-order multiplet is that weak)
+    hz = 1.5
+    data = _multiplet((-4.0, 4.0, 12.0), (100, 100, 3))
+    c, w, h, s = picks_from(data, 0.01, both=False)
+    w[:, 1] = 2.5
+    assert len(c) == 3
+    r = rules.apply_rules(data, c, w, h, s, noise=0.01, hz_per_point=hz)
+    assert sorted(r["n_lines"].tolist()) == [1, 2]
+    weak = int(np.argmin(r["height"]))
+    assert r["centre"][weak] == pytest.approx([48.0, 92.0], abs=0.1)
+    # an outer line of a third of the lowest found line still joins the multiplet
+    data = _multiplet((-4.0, 4.0, 12.0), (100, 100, 30))
+    c, w, h, s = picks_from(data, 0.01, both=False)
+    w[:, 1] = 2.5
+    r = rules.apply_rules(data, c, w, h, s, noise=0.01, hz_per_point=hz)
+    assert len(r["score"]) == 1
+
+
 def test_the_undershoot_beside_a_strong_line_is_no_negative_peak():
     # a one-sided dip 1.3 FWHH beside a strong positive line (as linear prediction
     # or a phase error leave it); a real negative peak further out stays
