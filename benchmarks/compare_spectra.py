@@ -69,7 +69,7 @@ def real_rows(pickers, root):
             for neg in negs:
                 p = find_peaks(spec.data, noise=noise, method="maskrcnn", model=picker, pthres=thr,
                                nthres=-thr if neg else None, direct_axis=spec.direct_axis,
-                               hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))
+                               labels=spec.labels, hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))
                 pos = p.centre[p.height > 0]
                 found = sum(bool(len(pos)) and float(np.min(np.hypot(*(pos - q).T))) <= 1.5
                             for q in ref)

@@ -432,7 +432,7 @@ def _pick_model(spec, weights, negative):
     u = spec.uc[spec.direct_axis]
     found = find_peaks(spec.data, noise=noise, method="maskrcnn", model=weights, pthres=thr,
                        nthres=-thr if negative else None, direct_axis=spec.direct_axis,
-                       hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))
+                       labels=spec.labels, hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))
     return found.to_table(spec.uc), found
 
 

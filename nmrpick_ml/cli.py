@@ -285,10 +285,11 @@ coloured by SCORE (one input).
               help="Parallel processes for several inputs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
-@click.option("--multiplets", type=click.Choice(["merge", "keep"]), default=D.MULTIPLETS,
-              show_default=True,
+@click.option("--multiplets", type=click.Choice(["auto", "merge", "keep"]),
+              default=D.MULTIPLETS, show_default=True,
               help="maskrcnn: a 1H J-multiplet (lines 2-18 Hz apart on one row) as one pick at "
-                   "its centre with J_HZ and N_LINES, or each line.")
+                   "its centre with J_HZ and N_LINES (merge), or each line (keep); auto: keep "
+                   "where the indirect nucleus is 15N, else merge.")
 @click.pass_context
 def pick_command(ctx, spectra, output, fmt, method, snr, threshold, negative, score_threshold,
                  region, exclude, plane, axes, model, tile, overlap, engine, device, json_summary,
@@ -530,6 +531,7 @@ def _run_one(inp, out, fmt, opts, raise_errors=False):
                 if opts["method"] == "maskrcnn":
                     u = spec.uc[spec.direct_axis]
                     extra = dict(multiplets=opts["multiplets"], direct_axis=spec.direct_axis,
+                                 labels=spec.labels,
                                  hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))
                 found = find_peaks(data, noise=noise, pthres=pthres_arg, nthres=nthres,
                                    snr=opts["snr"], method=opts["method"],

@@ -218,8 +218,10 @@ class Picker:
             whole-spectrum pick. The caller selects the peaks inside.
         rules : bool
             Run :data:`RULE_STEPS` (default); False for the raw refined detections.
-        multiplets : {'merge', 'keep'}
-            J-multiplets of the direct axis as one pick at the centre, or each line.
+        multiplets : {'merge', 'keep', 'auto'}
+            J-multiplets of the direct axis as one pick at the centre, or each
+            line ('auto' here, where no nucleus is known, is 'merge':
+            :func:`nmrpick_ml.picking.find_peaks` resolves it by the labels).
         hz_per_point : float, optional
             Direct-axis Hz per point of ``data``; no multiplet grouping without it.
         direct_axis : int

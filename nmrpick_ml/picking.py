@@ -13,7 +13,7 @@ import warnings
 import numpy as np  # noqa: F401  (the doctests use it)
 
 # the defaults live in one place (_defaults), quoted by --help and the README
-from ._defaults import DEFAULT_SNR, MAX_TILE, MODEL_SNR
+from ._defaults import DEFAULT_SNR, MAX_TILE, MODEL_SNR, MULTIPLETS
 from ._errors import NmrpickError
 from ._noise import estimate_noise
 from ._validate import check_choice, check_number, check_spectrum, check_uc, is_constant
@@ -28,7 +28,7 @@ METHODS = ("nmrglue", "maskrcnn")
 def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="maskrcnn",
          score_threshold=None, region=None, exclude=None, tile=None, overlap=None, batch_size=8,
          device="cpu", model=None, engine=None, table=True, as_frame=False, progress=None,
-         fit=False, lineshape="pseudo-voigt", multiplets="merge"):
+         fit=False, lineshape="pseudo-voigt", multiplets=MULTIPLETS):
     """Pick the peaks of a 2D spectrum.
 
     A drop-in for ``nmrglue.analysis.peakpick.pick`` on the ``dic, data, uc``
@@ -84,11 +84,12 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         (the reference; needed for ``device`` other than the CPU).
     progress : callable, optional
         ``progress(done, total)`` called as tiles are processed ('maskrcnn').
-    multiplets : {'merge', 'keep'}, optional
+    multiplets : {'auto', 'merge', 'keep'}, optional
         'maskrcnn': a J-multiplet of the direct axis (lines 2-18 Hz apart,
         symmetric about a centre: :mod:`nmrpick_ml.rules`) is one pick at its
-        centre with ``J_HZ`` and ``N_LINES`` (default 'merge'), or each line a
-        pick carrying them ('keep').
+        centre with ``J_HZ`` and ``N_LINES`` ('merge'), or each line a pick
+        carrying them ('keep'). 'auto' (default): 'keep' where the indirect
+        nucleus is 15N, 'merge' otherwise (:func:`nmrpick_ml.rules.multiplet_mode`).
     table : bool, optional
         True (default): a table. False: nmrglue's own ``(locations,
         cluster_ids, scales, amps)`` for the 'nmrglue' method.
@@ -173,11 +174,10 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
         from ._classical import pick_nmrglue
         pthres = opts["pthres"] if opts["pthres"] is not None else opts["snr"] * estimate_noise(data)
         return pick_nmrglue(data, pthres, opts["nthres"], table=False)
-    from .io import direct_axis
+    from .io import direct_axis, labels_from_dic
     direct = direct_axis(dic, data)
     box, excluded = None, ()
     if region is not None or exclude is not None:
-        from .io import labels_from_dic
         from .region import resolve_regions
         box, excluded = resolve_regions(region, exclude, labels_from_dic(dic, data), uc,
                                         data.shape)
@@ -185,7 +185,7 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
                        score_threshold=score_threshold, tile=tile, overlap=overlap,
                        batch_size=batch_size, device=device, model=model, engine=engine,
                        progress=progress, region=box, exclude=excluded, multiplets=multiplets,
-                       direct_axis=direct, hz_per_point=abs(uc[direct].hz(1.0) - uc[direct].hz(0.0)),
+                       labels=labels_from_dic(dic, data), direct_axis=direct, hz_per_point=abs(uc[direct].hz(1.0) - uc[direct].hz(0.0)),
                        _stacklevel=3)
     if fit:
         from .fit import fit_table
@@ -196,7 +196,8 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
 def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="maskrcnn",
                score_threshold=None, tile=None, overlap=None, batch_size=8, device="cpu",
                model=None, engine=None, progress=None, region=None, exclude=(),
-               multiplets="merge", hz_per_point=None, direct_axis=1, _stacklevel=2):
+               multiplets=MULTIPLETS, hz_per_point=None, direct_axis=1, labels=None,
+               _stacklevel=2):
     """Pick the peaks of a 2D spectrum in points: the core of :func:`pick`.
 
     validate -> noise (estimated once, unless given) -> the network
@@ -219,13 +220,16 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
         whole spectrum's.
     exclude : sequence of point boxes, optional
         Drop peaks whose centre lies inside any of them.
-    multiplets : {'merge', 'keep'}
-        As for :func:`pick`.
+    multiplets : {'auto', 'merge', 'keep'}
+        As for :func:`pick`; 'auto' is chosen by ``labels``.
     hz_per_point : float, optional
         Hz per point of the direct axis (``|uc.hz(1) - uc.hz(0)|``); without it
         no multiplets are grouped.
     direct_axis : int
         The direct (acquisition) axis: 1, or 0 in a transposed file.
+    labels : (str, str), optional
+        The nucleus of each axis (:attr:`Spectrum.labels`), for
+        ``multiplets='auto'`` (without them: 'merge').
 
     Returns
     -------
@@ -245,8 +249,9 @@ def find_peaks(data, *, pthres=None, nthres=None, snr=None, noise=None, method="
                           batch_size)
     pthres, nthres, score_threshold = opts["pthres"], opts["nthres"], opts["score_threshold"]
     noise = check_number(noise, "noise", low=0, allow_none=True)
-    from .rules import MULTIPLET_MODES
+    from .rules import MULTIPLET_MODES, multiplet_mode
     check_choice(multiplets, "multiplets", MULTIPLET_MODES)
+    multiplets = multiplet_mode(multiplets, labels, int(direct_axis))
     hz_per_point = check_number(hz_per_point, "hz_per_point", low=0, allow_none=True)
     if is_constant(data):
         _warn_constant(data, _stacklevel + 1)

@@ -38,12 +38,13 @@ import numpy as np
 __all__ = ["apply_rules", "rule_step", "merge_duplicates", "reject_artefacts", "reject_crossings",
            "reject_sidebands", "group_multiplets", "STEPS",
            "shows_two", "artefact_level", "mirror_partner", "noise_fast_ratio", "other_sign_peaks",
-           "MULTIPLET_MODES", "J_RANGE"]
+           "MULTIPLET_MODES", "J_RANGE", "multiplet_mode"]
 
 #: The rules of :func:`apply_rules`, in the order they run.
 STEPS = ("duplicates", "artefacts", "crossings", "sidebands", "multiplets")
-#: What ``multiplets=`` may be: one pick per multiplet, or each line.
-MULTIPLET_MODES = ("merge", "keep")
+#: What ``multiplets=`` may be: one pick per multiplet, or each line; "auto" is
+#: :func:`multiplet_mode`'s choice by the indirect nucleus.
+MULTIPLET_MODES = ("auto", "merge", "keep")
 #: J couplings (Hz) between the lines of one multiplet.
 J_RANGE = (2.0, 18.0)
 #: A parent is at least this many times higher than the pick it may have made.
@@ -956,6 +957,40 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
     return out
 
 
+def multiplet_mode(mode, labels=None, direct_axis=1):
+    """``mode`` ('auto', 'merge' or 'keep') as the rules run it: 'merge' or 'keep'.
+
+    'auto' keeps each line where the indirect (not ``direct_axis``) nucleus
+    is 15N and merges otherwise (13C, or not known). In a 1H-15N HSQC the
+    amide proton's couplings (3J(HN,HA) up to ~10 Hz) are seldom resolved
+    beside its linewidth, so two maxima on one 15N row are two residues far
+    more often than a doublet; in a 1H-13C HSQC of a small molecule the 1H
+    multiplets are resolved (``benchmarks/results/rules.md``).
+
+    Parameters
+    ----------
+    mode : {'auto', 'merge', 'keep'}
+    labels : sequence of str, optional
+        The nucleus of each axis (:attr:`Spectrum.labels`, e.g. ``('15N', '1H')``).
+    direct_axis : int
+
+    Examples
+    --------
+    >>> multiplet_mode("auto", ("15N", "1H")), multiplet_mode("auto", ("13C", "1H"))
+    ('keep', 'merge')
+    >>> multiplet_mode("auto"), multiplet_mode("merge", ("15N", "1H"))
+    ('merge', 'merge')
+    """
+    if mode not in MULTIPLET_MODES:
+        raise ValueError(f"multiplets must be one of {MULTIPLET_MODES}; got {mode!r}")
+    if mode != "auto":
+        return mode
+    if labels is None or len(labels) != 2:
+        return "merge"
+    indirect = str(labels[1 - int(direct_axis)]).strip().upper()
+    return "keep" if indirect in ("15N", "N15", "N") else "merge"
+
+
 def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
                 multiplets="merge", steps=STEPS, parents=None):
     """All the rules, in order, on the picks of one spectrum (both signs together).
@@ -971,9 +1006,10 @@ def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
         Noise sd of ``data``.
     hz_per_point : float, optional
         Direct-axis Hz per point of this grid; no multiplet grouping without it.
-    multiplets : {'merge', 'keep'}
+    multiplets : {'merge', 'keep', 'auto'}
         'merge': one pick per J-multiplet at its centre; 'keep': each line,
-        with the multiplet's ``j_hz`` and ``n_lines`` on every line.
+        with the multiplet's ``j_hz`` and ``n_lines`` on every line ('auto',
+        no nucleus known here: 'merge'; see :func:`multiplet_mode`).
     steps : sequence of str
         The rules to run (all by default).
     parents : (centre, fwhh, height), optional
@@ -996,8 +1032,7 @@ def apply_rules(data, centre, fwhh, height, score, *, noise, hz_per_point=None,
     >>> r["centre"].round(2).tolist(), r["j_hz"].round(2).tolist(), r["n_lines"].tolist()
     ([[20.0, 34.0]], [12.0], [2])
     """
-    if multiplets not in MULTIPLET_MODES:
-        raise ValueError(f"multiplets must be one of {MULTIPLET_MODES}; got {multiplets!r}")
+    multiplets = multiplet_mode(multiplets)
     data = np.asarray(data)
     centre = np.asarray(centre, float).reshape(-1, 2)
     fwhh = np.asarray(fwhh, float).reshape(-1, 2)
@@ -1086,7 +1121,7 @@ def rule_step(refined, data, noise, *, hz_per_point=None, multiplets="merge", di
     noise : float
     hz_per_point : float, optional
         Direct-axis Hz per point of ``data``; no multiplets without it.
-    multiplets : {'merge', 'keep'}
+    multiplets : {'merge', 'keep', 'auto'}
     direct_axis : int
         The direct (acquisition) axis of ``data``: 1, or 0 for a transposed file.
 

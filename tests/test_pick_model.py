@@ -99,3 +99,28 @@ def _ucs(shape):
         udic[i].update(size=n, sw=2000.0 * (i + 1), obs=60.8 if i == 0 else 600.13,
                        car=118.0 * 60.8 if i == 0 else 4.7 * 600.13, complex=False)
     return [ng.fileiobase.uc_from_udic(udic, i) for i in range(2)]
+
+
+def test_multiplets_auto_keeps_lines_on_15n_and_merges_them_on_13c():
+    # a 1H doublet (J 12 Hz at 1.5 Hz per point) on one row, and an isolated singlet
+    y, x = np.mgrid[0:96, 0:160]
+
+    def g(cy, cx):
+        return np.exp(-4 * np.log(2) * (((y - cy) / 4.0) ** 2 + ((x - cx) / 2.5) ** 2))
+
+    rng = np.random.default_rng(3)
+    data = (100 * (g(48, 76) + g(48, 84)) + 80 * g(20, 130)
+            + rng.normal(0, 0.5, y.shape)).astype(np.float32)
+    kw = dict(method="maskrcnn", hz_per_point=1.5)
+    runs = {(mode, labels): find_peaks(data, multiplets=mode, labels=labels, **kw)
+            for mode in ("auto", "merge", "keep") for labels in (("15N", "1H"), ("13C", "1H"))}
+    merged = runs[("merge", ("13C", "1H"))]
+    kept = runs[("keep", ("13C", "1H"))]
+    assert len(merged) < len(kept) and np.nanmax(merged.j_hz) == pytest.approx(12, rel=0.1)
+    for labels, mode in ((("15N", "1H"), "keep"), (("13C", "1H"), "merge")):
+        auto = runs[("auto", labels)]
+        assert np.array_equal(auto.centre, runs[(mode, labels)].centre)
+    # the transposed file: the indirect axis is axis 1
+    t = find_peaks(np.ascontiguousarray(data.T), multiplets="auto", labels=("1H", "15N"),
+                   direct_axis=0, **kw)
+    assert len(t) == len(kept)
