@@ -464,9 +464,11 @@ def ship(checkpoint, calibration_tiles=400, threads=None):
         torch.set_num_threads(threads)
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     targs = json.loads(ck.get("args", "{}")) if isinstance(ck, dict) else {}
-    cmd = ("nmrpick-ml train --steps {steps} --batch-size {batch_size} --lr {lr} --warmup {warmup} "
-           "--seed {seed} --threads 1 --out runs/main [--minutes M --resume to split it over sessions]"
-           ).format(**targs) if targs else "?"
+    arch = targs.get("arch", "v1")
+    cmd = ("nmrpick-ml train" + ("" if arch == "v1" else f" --arch {arch}")
+           + " --steps {steps} --batch-size {batch_size} --lr {lr} --warmup {warmup} --seed {seed}"
+           + " --threads 1 --out runs/" + ("main" if arch == "v1" else arch)
+           + " [--minutes M --resume to split it over sessions]").format(**targs) if targs else "?"
     extra = dict(version=f"{__version__}+{int(ck.get('step', 0))}steps", command=cmd,
                  hardware=f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU")
     export_weights(checkpoint, extra_config=extra)
