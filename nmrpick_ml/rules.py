@@ -21,7 +21,7 @@ signed ``height`` (k,) and ``score`` (k,). The picking core runs
    point (noise-like: t1 noise, lobes) and ``SLOW_K`` x its whole spread
    (slow wiggles), measured with the other picks on the line left out, so
    that the smooth tails of broad peaks and a crowded line are not taken for
-   an artefact level (:func:`artefact_level`). Negative "peaks" that are
+   an artefact level. Negative "peaks" that are
    lobes of positive ones go the same way.
 3. :func:`group_multiplets` -- maxima of the data on one row (all peaking at
    the same indirect position) whose spacings along the direct axis are J
@@ -37,7 +37,7 @@ import numpy as np
 
 __all__ = ["apply_rules", "rule_step", "merge_duplicates", "reject_artefacts", "reject_crossings",
            "reject_sidebands", "group_multiplets", "STEPS",
-           "shows_two", "artefact_level", "mirror_partner", "noise_fast_ratio", "other_sign_peaks",
+           "shows_two", "mirror_partner", "noise_fast_ratio", "other_sign_peaks",
            "MULTIPLET_MODES", "J_RANGE", "multiplet_mode"]
 
 #: The rules of :func:`apply_rules`, in the order they run.
@@ -206,63 +206,6 @@ def merge_duplicates(data, centre, fwhh, height, score, noise):
     return np.nonzero(alive)[0], score
 
 
-def artefact_level(data, p, q, axis, fw_p, cores, others=(), sign=1.0):
-    """The artefact level at pick ``p`` on the row (``axis=1``) or column (``axis=0``)
-    of its parent ``q``.
-
-    Parameters
-    ----------
-    data : ndarray (N1, N2)
-    p, q : (float, float)
-        Pick and parent positions, points.
-    axis : int
-        The axis along which the line runs.
-    fw_p : float
-        The pick's FWHH along ``axis``.
-    cores : sequence of (position, half-width)
-        Along ``axis``: the regions of the parents' own peaks on this line,
-        left out of the line level.
-    others : sequence of (position, half-width)
-        The other picks on the line, also left out where only p's side can be
-        measured.
-    sign : float
-        The pick's sign: the data are read as ``sign x data``.
-
-    Returns
-    -------
-    mirror : float
-        |data - local baseline| at the mirrored offset ``2q - p`` (NaN outside
-        the spectrum).
-    line : float
-        Robust sd (1.4826 x median absolute deviation) of the ``2 w`` points of
-        the line nearest p, ``w = max(16, 8 fw_p)``, that are in no peak (its
-        own, 2 FWHH, left out; none further than ``4 w``), and of the mirrored stretch
-        on the other side of the parent; the lower of the two (the parent's
-        artefacts fall on both sides; another peak's tails, or the pick's own
-        sidelobes, on one). Peaks left out; NaN when too few points are left
-        on either side. A mirrored stretch outside the spectrum is moved
-        inside it, on the parent's other side still (NaN when there is none).
-    base : float
-        The median of the points around p: the local baseline the pick stands on.
-    """
-    p, q = np.asarray(p, float), np.asarray(q, float)
-    m = p.copy()
-    m[axis] = 2 * q[axis] - p[axis]
-    mirror = float(_sample(data, m, sign)[0])
-    n = data.shape[axis]
-    other = int(np.clip(np.rint(p[1 - axis]), 0, data.shape[1 - axis] - 1))
-    near, base, _ = _line_level(data, p[axis], axis, other, fw_p, cores, sign)
-    far, far_base, _ = _far_level(data, p[axis], q[axis], axis, other, fw_p, cores, sign)
-    # what the parent makes falls on both sides of it: the lower side is its level;
-    # with one side only, the level cannot be told from the other peaks' tails there
-    line = min(near, far) if np.isfinite(near) and np.isfinite(far) else np.nan
-    if not np.isfinite(base):
-        _, base, _ = _line_level(data, p[axis], axis, other, fw_p, list(cores) + list(others), sign)
-    base = base if np.isfinite(base) else 0.0
-    far_base = far_base if np.isfinite(far_base) else base
-    return abs(mirror - far_base), line, base
-
-
 def _median(x):
     """np.median of a 1-D float64 array, to the last bit, without its overhead."""
     x = np.sort(x)
@@ -281,7 +224,7 @@ def _nearest_free(idx, centre_, excluded, fw_p, n_line):
 
 def _line_level(data, centre_, axis, other, fw_p, excluded, sign, smooth=0, fast_above=None):
     """Robust sd and median of the line (row ``other`` for axis 1, column for
-    axis 0) of ``sign x data`` around ``centre_``: :func:`artefact_level`'s measure.
+    axis 0) of ``sign x data`` around ``centre_``: the line level of :func:`reject_artefacts`.
 
     Returns ``(sd, median, fast)``. With ``smooth`` (points, >= 5), ``fast`` is
     the robust sd of the line minus its running median over ``smooth``
@@ -418,7 +361,7 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
       errors make it one-sided, so no partner is asked for). A real peak of
       the other sign that close would be mostly cancelled by the parent.
     * the line level (t1 ridges, rows of sidelobes): where the robust sd of
-      the data along the line around the pick (:func:`artefact_level`)
+      the data along the line around the pick (:func:`_line_level`)
       exceeds the noise by ``LINE_EXCESS`` (the parent's artefacts are
       measurable there), the pick, above the line's baseline, must reach
       ``LINE_K`` x the line's point-to-point level (its robust sd about a
@@ -478,7 +421,7 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             fw = fwhh[i, axis]
             other = int(np.clip(np.rint(centre[i, across]), 0, data.shape[across] - 1))
             # the level near the pick and the baseline it stands on do not depend on
-            # which parent it is tested against (artefact_level, parent by parent)
+            # which parent it is tested against;
             # the parents' tails vary slowly along the line; their lobes, and t1 noise, do not
             # (the point-to-point part only where the line is disturbed)
             smooth = _smoothing(fwhh[on, axis])
