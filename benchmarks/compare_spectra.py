@@ -17,7 +17,6 @@ resampling range and score threshold from its ``config.json``) on
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -55,14 +54,10 @@ def synthetic_rows(pickers, spectra, folder):
 
 
 def real_rows(pickers, root):
-    import pandas as pd
     from nmrpick_ml.picking import find_peaks, noise_threshold
     rows = []
     for name, negs in REAL:
-        man = json.load(open(os.path.join(root, name, "manifest.json")))
-        spec = read_spectrum(os.path.join(root, name, man["spectrum"]))
-        ref = pd.read_csv(os.path.join(root, name, man["reference_csv"]))[["pt_axis0", "pt_axis1"]]
-        ref = ref.to_numpy(float)
+        spec, ref = bench.listed_spectrum(root, name)
         noise, thr = noise_threshold(spec.data, method="maskrcnn")
         u = spec.uc[spec.direct_axis]
         for label, picker in pickers.items():
@@ -71,8 +66,7 @@ def real_rows(pickers, root):
                                nthres=-thr if neg else None, direct_axis=spec.direct_axis,
                                labels=spec.labels, hz_per_point=abs(u.hz(1.0) - u.hz(0.0)))
                 pos = p.centre[p.height > 0]
-                found = sum(bool(len(pos)) and float(np.min(np.hypot(*(pos - q).T))) <= 1.5
-                            for q in ref)
+                found = bench.listed_found(p, ref)
                 rows.append((name + (" --negative" if neg else ""), label, len(p), len(pos),
                              f"{found}/{len(ref)}", "x".join(f"{f:.3g}" for f in p.factors)))
     return rows

@@ -155,22 +155,16 @@ def resampling_section(root):
 
 
 def real_section(picker, root):
-    import json
-    import pandas as pd
     rows = []
     for name, neg_options in (("arborinine_13C_hsqc", (False, True)), ("relax_sod1_15N_hsqc", (False,)),
                               ("deep_picker_15N_hsqc_crop", (False,))):
-        man = json.load(open(os.path.join(root, name, "manifest.json")))
-        spec = read_spectrum(os.path.join(root, name, man["spectrum"]))
-        ref = pd.read_csv(os.path.join(root, name, man["reference_csv"]))[["pt_axis0", "pt_axis1"]]
-        ref = ref.to_numpy(float)
+        spec, ref = bench.listed_spectrum(root, name)
         for neg in neg_options:
             pos_sets = {}
             for variant in ("before", "after"):
                 p = run(picker, spec, neg, variant)
                 pos = p.centre[p.height > 0]
-                found = sum(bool(len(pos)) and float(np.min(np.hypot(*(pos - q).T))) <= 1.5
-                            for q in ref)
+                found = bench.listed_found(p, ref)
                 pos_sets[variant] = pos
                 rows.append((name + (" --negative" if neg else ""), variant, len(p), len(pos),
                              f"{found}/{len(ref)}"))

@@ -524,6 +524,25 @@ def realdata_root():
     return None
 
 
+def listed_spectrum(root, name):
+    """A real spectrum of ``root`` (``realdata_root()``) and its reference list in
+    points: ``(Spectrum, ndarray (m, 2))``."""
+    import json
+    import pandas as pd
+    from .io import read_spectrum
+    man = json.load(open(os.path.join(root, name, "manifest.json")))
+    spec = read_spectrum(os.path.join(root, name, man["spectrum"]))
+    ref = pd.read_csv(os.path.join(root, name, man["reference_csv"]))[["pt_axis0", "pt_axis1"]]
+    return spec, ref.to_numpy(float)
+
+
+def listed_found(peaks, ref, tol=1.5):
+    """How many of the listed positions ``ref`` (points) have a positive pick of
+    ``peaks`` (:class:`~nmrpick_ml.peaks.Peaks`) within ``tol`` points."""
+    pos = peaks.centre[peaks.height > 0]
+    return sum(bool(len(pos)) and float(np.min(np.hypot(*(pos - q).T))) <= tol for q in ref)
+
+
 def bench_real(weights=None, root=None, command="nmrpick-ml bench --real", outdir=None):
     """Ours and nmrglue (best threshold against the list) on the real spectra."""
     import json
