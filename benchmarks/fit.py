@@ -24,7 +24,7 @@ from nmrpick_ml.fit import fit_peaks, volume_integral
 from nmrpick_ml.picking import noise_threshold, pick
 from nmrpick_ml.series import pick_series, read_series, simulate_series
 
-COMMAND = "flock /work/wt/.bench.lock python benchmarks/fit.py"
+COMMAND = "python benchmarks/fit.py"
 SEED = 20261201
 FIT_SPECTRA = [((512, 1024), 200, SEED + i) for i in range(4)]
 SERIES_SEEDS = [SEED + 10 + i for i in range(4)]
