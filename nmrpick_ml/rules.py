@@ -886,6 +886,7 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
         low = float(np.min(h))
         outer = (np.abs(height) <= 1.05 * low) & (np.abs(height) >= LINE_FRACTION * low)
         same &= inside | outer
+        same[i] = True            # the pick it was found from (its line may be up to a point off)
         picks = np.nonzero(same)[0]
         picks = picks[np.argsort(centre[picks, 1])]
         used[picks] = True

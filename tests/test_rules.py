@@ -416,3 +416,14 @@ def test_ridge_picks_on_a_resampled_grid_are_still_rejected():
     assert (20, 80) in kept and (70, 80) in kept
     # the ridge's maxima go; one of its tallest (3 of its sd here) may be left
     assert np.sum(keep & ridge_picks) <= 1 and np.sum(ridge_picks) >= 10
+
+
+def test_a_multiplet_found_from_a_pick_just_outside_its_outer_line_keeps_that_pick():
+    # the one pick of a doublet sits 0.9 point outside its line's maximum (a narrow FWHH
+    # given to it), higher than the lines: the multiplet is still built on it
+    hz = 1.5
+    data = _multiplet((-4.0, 4.0), (100, 100))
+    r = rules.apply_rules(data, [[48.0, 75.1]], [[4.0, 1.0]], [120.0], [0.9], noise=0.01,
+                          hz_per_point=hz)
+    assert len(r["score"]) == 1 and r["n_lines"].tolist() == [2]
+    assert r["centre"][0] == pytest.approx([48.0, 80.0], abs=0.05)
