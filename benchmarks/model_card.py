@@ -113,8 +113,8 @@ nmrpick-ml train --arch v2 --steps {total} --batch-size {batch} --lr {lr} --warm
 ```
 {steps} steps of {total} (cosine schedule to its end; learning rate at the last step {lr_end:.2g}) of batch
 {batch} tiles ({tiles} tiles), AdamW (lr {lr}, weight decay {wd}), {warmup} warm-up steps;
-{hours:.1f} hours of training in {segments} runs on {hardware} (1 torch thread, beside development
-work), resumed between sessions (from the full checkpoint on the same machine, or from the
+{hours:.1f} hours of training in {segments} runs on {hardware} (1 torch thread, 2 in the last
+hour; beside development work; the tiles' synthesis, on one core, sets the pace), resumed between sessions (from the full checkpoint on the same machine, or from the
 weights-only resume file `runs/v2_resume.pt` with the optimiser re-warmed). Tiles are made on
 the fly by `nmrpick_ml.synth` (`default_rng([seed, step, rank])`): {p_paper:.0%} from the paper's
 recipe, {p_realistic:.0%} from the realistic recipe (`synth.REALISTIC`, frequency-domain peaks as
@@ -138,8 +138,18 @@ steps: {final_loss:.3f}.
 - Peaks closer than about one linewidth to a stronger neighbour (shoulders) are often missed or
   merged; the deep_picker crop's close pair is found as one peak (`--fit` may split it).
 - Peaks under about 10 sigma, and peaks inside the t1 noise of a much stronger peak's column.
+- Crowded regions depend on where the tile edges fall: one of the three listed sod1 peaks (36
+  sigma, 8 points from an 85-sigma neighbour) is not detected with the default tiling (v1 found
+  it; an interim v2 found it with `--overlap 48`).
+- On tiles its recall is no better than v1's (`model_compare.md`): it gains on whole spectra by
+  not resampling and by far fewer artefact picks, not by finding more weak peaks. The tile
+  floors of issue 11 (precision 0.95, recall 0.93) are not reached; the figures stopped
+  improving after about 10 000 steps (`train_v2_figures.md`).
 - It was trained on synthetic spectra only; the real spectra in `benchmarks/results/` are few.
 - 2D only.
+
+## Figures against training steps (`benchmarks/results/train_v2_figures.md`, one run)
+{figures_md}
 
 ## v1 beside v2 on tiles (`benchmarks/results/model_compare.md`, one run)
 {compare_md}
@@ -201,7 +211,8 @@ def main_v2(cfg, rows, model_md, params):
         segments=segments, hardware=cfg.get("hardware", "?"), p_paper=p_paper, p_realistic=p_real,
         p_processed=1 - p_paper - p_real, min_box=a.get("min_box"),
         final_loss=sum(last) / max(len(last), 1), compare_md=_section("model_compare.md"),
-        spectra_md=_section("compare_spectra.md"), model_md=model_md)
+        spectra_md=_section("compare_spectra.md"), figures_md=_section("train_v2_figures.md"),
+        model_md=model_md)
 
 
 def main(log_path):

@@ -38,8 +38,8 @@ INFERENCE_TILE = 128
 #: ("keep"); merge measured better on the processed small-molecule 13C spectra
 #: (benchmarks/results/rules.md); "auto" merges them except where the indirect nucleus
 #: is 15N (amide 1H couplings are seldom resolved: two maxima on one 15N row are two
-#: residues; merging cost the realistic 15N spectra up to 0.008 F1 and changed no
-#: processed protein spectrum): rules.multiplet_mode.
+#: residues; with model v2 merging cost the realistic 15N spectra up to 0.0085 F1 against
+#: the rules off, auto 0.0045, and changed no processed protein spectrum): rules.multiplet_mode.
 MULTIPLETS = "auto"
 #: Largest tile (points): the network's memory grows with its square (--tile 100000
 #: would ask 112 GiB).

@@ -185,7 +185,8 @@ def pick(dic, data, uc=None, *, pthres=None, nthres=None, snr=None, method="mask
                        score_threshold=score_threshold, tile=tile, overlap=overlap,
                        batch_size=batch_size, device=device, model=model, engine=engine,
                        progress=progress, region=box, exclude=excluded, multiplets=multiplets,
-                       labels=labels_from_dic(dic, data), direct_axis=direct, hz_per_point=abs(uc[direct].hz(1.0) - uc[direct].hz(0.0)),
+                       labels=labels_from_dic(dic, data), direct_axis=direct,
+                       hz_per_point=abs(uc[direct].hz(1.0) - uc[direct].hz(0.0)),
                        _stacklevel=3)
     if fit:
         from .fit import fit_table

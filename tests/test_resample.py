@@ -73,5 +73,9 @@ def test_the_picker_reads_the_range_from_its_config():
     shipped = default_picker()
     d = sharp_spectrum(4).astype(np.float32)
     as_v2 = Picker(shipped.engine, dict(shipped.config, linewidths=LINEWIDTHS["v2"]))
+    as_v1 = Picker(shipped.engine, dict(shipped.config, linewidths=LINEWIDTHS["v1"]))
     assert as_v2.detect(d, 1.0, 5.0).factors == (1.0, 1.0)
-    assert all(f > 2.0 for f in shipped.detect(d, 1.0, 5.0).factors)
+    assert all(f > 2.0 for f in as_v1.detect(d, 1.0, 5.0).factors)
+    # the shipped config's own range decides for the shipped picker
+    own = shipped.config["linewidths"]["low"] <= 1.0
+    assert (shipped.detect(d, 1.0, 5.0).factors == (1.0, 1.0)) == own

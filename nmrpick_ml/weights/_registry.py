@@ -3,4 +3,4 @@
 Updated by ``nmrpick_ml.train.export_weights`` and ``nmrpick_ml.onnx_export.ship_onnx``; do not edit by hand.
 """
 
-SHA256 = {"maskrcnn.onnx": "0b887ac4a80e96460c15704741ab0613e075e2518b8ef896505fb0b9a03ef755", "maskrcnn.pt": "844330b539e90798c778ae05bb7f2b8a82e9d637f8cd8670cb1a6f81090e8945"}
+SHA256 = {"maskrcnn.onnx": "056b090f8a6e7ac9f1c5be9d900ec3d55c0388e38d53e9633e4b80edaf4aae6d", "maskrcnn.pt": "5ba2b9cbaed2c06d3969130e403abc99043db791a5af7b6cb0f3f33d430a90e3"}
