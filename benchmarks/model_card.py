@@ -114,8 +114,8 @@ nmrpick-ml train --arch v2 --steps {total} --batch-size {batch} --lr {lr} --warm
 {steps} steps of {total} (cosine schedule to its end; learning rate at the last step {lr_end:.2g}) of batch
 {batch} tiles ({tiles} tiles), AdamW (lr {lr}, weight decay {wd}), {warmup} warm-up steps;
 {hours:.1f} hours of training in {segments} runs on {hardware} (1 torch thread, 2 in the last
-hour; beside development work; the tiles' synthesis, on one core, sets the pace), resumed between sessions (from the full checkpoint on the same machine, or from the
-weights-only resume file `runs/v2_resume.pt` with the optimiser re-warmed). Tiles are made on
+hour; beside development work; the tiles' synthesis, on one core, sets the pace), resumed
+between sessions (from the full checkpoint on the same machine, or from the weights-only resume file `runs/v2_resume.pt` with the optimiser re-warmed). Tiles are made on
 the fly by `nmrpick_ml.synth` (`default_rng([seed, step, rank])`): {p_paper:.0%} from the paper's
 recipe, {p_realistic:.0%} from the realistic recipe (`synth.REALISTIC`, frequency-domain peaks as
 v1 learnt) and {p_processed:.0%} from the processed recipe (`synth.PROCESSED`: FIDs of protein 15N

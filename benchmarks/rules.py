@@ -4,8 +4,8 @@
 
 Before: today's chain before issue 15 (cubic-spline resampling, no rule steps).
 After: the chain as shipped (monotone resampling, ``rules.rule_step``; multiplets
-as ``--multiplets auto`` groups them, and the other mode as a second "after" row). Same network, same thresholds, same
-spectra, one run. Prints the tables and writes ``benchmarks/results/rules.md``.
+as ``--multiplets auto`` groups them, and the other mode as a second "after" row).
+Same network, same thresholds, same spectra, one run. Prints the tables and writes ``benchmarks/results/rules.md``.
 
 1. Resampling on arborinine (1-point lines, resampled x4): maxima above 5 and
    20 noise sd on the resampled grid more than one original point from any
@@ -236,8 +236,8 @@ def main(argv):
            "peaks, sidebands at a recurring offset, multiplets as `--multiplets auto` has them: "
            "merged on 13C spectra, each line kept on 15N ones; 'after, merge' and 'after, keep': "
            "that mode where it differs from auto). Same network "
-           f"(shipped, {base.version}), thresholds (3 x noise floor; negative peaks on signed spectra) and score "
-           "threshold; the network runs once per resampled spectrum (the 'after' variants "
+           f"(shipped, {base.version}), thresholds (3 x noise floor; negative peaks on signed "
+           "spectra) and score threshold; the network runs once per resampled spectrum (the 'after' variants "
            "share its output). Scored peaks: resolved, >= 5 sigma. Run time "
            f"{time.time() - t0:.0f} s (times per spectrum include the network only where it ran).\n\n"
            + "\n".join(parts))
