@@ -28,11 +28,10 @@ DEFAULT_TILE, DEFAULT_OVERLAP = 128, 24
 #: Tile the shipped model runs at inference (``weights/config.json`` ``tile``; the
 #: network is fully convolutional, so larger tiles run, and ``tiling.fit_tile``
 #: never goes below DEFAULT_TILE). The area searched is chosen on the training
-#: tile's grid whatever the tile (``tiling.ActiveGrid``), so 256 now picks
-#: arborinine 15 times as 128 does (51 against 29 before), bench spectra F1 (rules of ea88999)
-#: mean 0.9351 against 0.9353, but per spectrum -0.006..+0.010 and on a
-#: processed small-molecule spectrum -0.031 (x5 resampled grid): the shipped v1
-#: runs at its training tile.
+#: tile's grid whatever the tile (``tiling.ActiveGrid``). Measured with model v1 (256
+#: against 128: arborinine 15 picks both, bench spectra F1 mean 0.9351 against 0.9353 but
+#: -0.031 on a processed small-molecule spectrum) and with an interim model v2 (realistic
+#: spectra slightly worse at 256): the shipped model runs at its training tile.
 INFERENCE_TILE = 128
 #: J-multiplets of the direct axis: one pick at the centre ("merge") or each line
 #: ("keep"); merge measured better on the processed small-molecule 13C spectra
