@@ -545,9 +545,6 @@ def listed_found(peaks, ref, tol=1.5):
 
 def bench_real(weights=None, root=None, command="nmrpick-ml bench --real", outdir=None):
     """Ours and nmrglue (best threshold against the list) on the real spectra."""
-    import json
-    import pandas as pd
-    from .io import read_spectrum
     from .picker import as_picker
     from .resample import typical_fwhh
     weights = as_picker(weights)
@@ -556,13 +553,9 @@ def bench_real(weights=None, root=None, command="nmrpick-ml bench --real", outdi
         raise FileNotFoundError("../shared/realdata not found beside the repository")
     rows = []
     for name in sorted(os.listdir(root)):
-        man_path = os.path.join(root, name, "manifest.json")
-        if not os.path.exists(man_path):
+        if not os.path.exists(os.path.join(root, name, "manifest.json")):
             continue
-        man = json.load(open(man_path))
-        spec = read_spectrum(os.path.join(root, name, man["spectrum"]))
-        ref = pd.read_csv(os.path.join(root, name, man["reference_csv"]))
-        true = ref[["pt_axis0", "pt_axis1"]].to_numpy(float)
+        spec, true = listed_spectrum(root, name)
         noise = estimate_noise(spec.data)
         fw = typical_fwhh(spec.data, noise)
         fw = np.where(np.isfinite(fw), fw, 3.0)
