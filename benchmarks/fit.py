@@ -124,17 +124,14 @@ def fit_accuracy():
         t0 = time.perf_counter()
         pk = pick({}, s.data, uc, pthres=thr)
         t1 = time.perf_counter()
-        r = fit_peaks(s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]),
-                      np.column_stack([pk.Y_LW, pk.X_LW]), pk.HEIGHT, cluster=pk.cID, noise=noise,
-                      threshold=thr)
+        picked = (s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]), np.column_stack([pk.Y_LW, pk.X_LW]),
+                  pk.HEIGHT)
+        same = dict(cluster=pk.cID, noise=noise, threshold=thr)
+        r = fit_peaks(*picked, **same)
         t2 = time.perf_counter()
         times.append((t1 - t0, t2 - t1, len(pk), len(r), int(r.added.sum()), int(r.split.sum()) // 2))
-        r0 = fit_peaks(s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]),
-                       np.column_stack([pk.Y_LW, pk.X_LW]), pk.HEIGHT, cluster=pk.cID, noise=noise,
-                       threshold=thr, split_blends=False)
-        ra = fit_peaks(s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]),
-                       np.column_stack([pk.Y_LW, pk.X_LW]), pk.HEIGHT, cluster=pk.cID, noise=noise,
-                       threshold=thr, absolute_sigma=True)
+        r0 = fit_peaks(*picked, **same, split_blends=False)
+        ra = fit_peaks(*picked, **same, absolute_sigma=True)
         _records(rec, r, s, pk)
         _records(rec0, r0, s, pk)
         _records(rec_abs, ra, s, pk)

@@ -1715,7 +1715,7 @@ def _gather(st, rho, noise, k0, noise_var=1.0, absolute_sigma=False):
                              pt["rss"][i_], lv, floor is not None)
         for (j, gi), (cols, cov, s2) in zip(items, covs):
             c0 = prob.col_start[j]
-            if q_n > 1 and j in level and not absolute_sigma:
+            if j in level:        # (filled for a series without absolute_sigma only)
                 cov = _plane_misfit_cov(cov, prob, j, [c["a"][kk] - c0 for kk in prob.groups[j]], *level[j])
             sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
             for kk in prob.groups[j]:
