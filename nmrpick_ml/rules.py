@@ -70,6 +70,18 @@ ON_LINE = 0.25
 #: An other-sign dip within this many FWHH of its parent, below the envelope, is the
 #: parent's own undershoot (window, linear prediction, phase: often on one side only).
 NEAR_LOBE = 2.0
+#: The flanks of a line of the other sign (:func:`reject_artefacts`): its parent is at least
+#: this many times higher (a sine-bell window that starts at zero leaves a line of no area:
+#: flanks of half its height, a zero-filling factor of points either side).
+FLANK_RATIO = 1.5
+#: ... and an undersampled line (FWHH at most FLANK_FWHH points along the axis), sampled off its
+#: apex, shows one flank alone, within FLANK_REACH points of it and at most 1 / (2 FLANK_RATIO)
+#: of it high (the samples of a line narrower than a point are not symmetric about it).
+FLANK_FWHH = 1.5
+FLANK_REACH = 2.0
+#: ... or, lower than the line, beside one whose samples along the axis (FLANK_REACH + 1 points
+#: either side) sum to at most this fraction of its height: a line of no area.
+ZERO_AREA = 0.25
 #: The lines of a multiplet peak within this many FWHH of one indirect position.
 ROW_TOL = 0.15
 #: Height ratio allowed between the two lines of a symmetric pair (roof effect, overlap).
@@ -360,6 +372,11 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
       the parent's first lobe (apodisation, linear prediction and phase
       errors make it one-sided, so no partner is asked for). A real peak of
       the other sign that close would be mostly cancelled by the parent.
+    * the flanks of a line of the other sign (:func:`_flank`): a window that
+      starts near zero leaves a line of about no area, flanked by two maxima
+      of the other sign up to half its height, too high for the envelope; a
+      pick with its mirror partner there, the line ``FLANK_RATIO`` x higher
+      (not ``parent_ratio``), is one.
     * the line level (t1 ridges, rows of sidelobes): where the robust sd of
       the data along the line around the pick (:func:`_line_level`)
       exceeds the noise by ``LINE_EXCESS`` (the parent's artefacts are
@@ -405,10 +422,15 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
         return keep
     ratio = {}      # noise_fast_ratio per (axis, smoothing length)
     for i in range(k):
+        s = np.sign(height_[i]) or 1.0
+        flank = _flank(data, centre, fwhh, height_, h, i, s)
+        if flank is not None:
+            keep[i] = False
+            _note(why, i, "flank", *flank)
+            continue
         parents_ = np.nonzero(h >= parent_ratio * h[i])[0]
         if not len(parents_):
             continue
-        s = np.sign(height_[i]) or 1.0
         for axis in (1, 0):   # 1: the parent's row (direct axis); 0: its column
             across = 1 - axis
             band = np.maximum(0.75 * fwhh[parents_, across], 1.0)
@@ -488,6 +510,53 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             if not keep[i]:
                 break
     return keep
+
+
+def _flank(data, centre, fwhh, height, h, i, s):
+    """Is pick ``i`` (sign ``s``) a flank of a line of the other sign? Its ``(line, axis)``, or None.
+
+    A window that starts near zero (a sine bell without shift) makes a line of
+    about no area: a maximum flanked, a zero-filling factor of points either
+    side, by two of the other sign of up to half its height. They are too high
+    for the envelope of :func:`reject_artefacts`' undershoot, so they are told
+    by their pair: within ``NEAR_LOBE`` of the line's FWHH of it on its own
+    line (``ON_LINE``), the line ``FLANK_RATIO`` x higher, and a maximum of the
+    pick's sign at the mirrored offset within ``MIRROR_K`` of its height. A line
+    narrower than ``FLANK_FWHH`` points is sampled off its apex, and its two
+    flanks come out unequal: there one within ``FLANK_REACH`` points needs no
+    partner where it is at most half of ``1 / FLANK_RATIO`` of the line high, or
+    lower than the line and the line's samples sum to about nothing
+    (``ZERO_AREA``): a line of no area."""
+    cand = np.nonzero((h > h[i]) & (np.sign(height) == -s))[0]
+    for j in cand:
+        for axis in (1, 0):
+            across = 1 - axis
+            if abs(centre[i, across] - centre[j, across]) > max(ON_LINE * fwhh[j, across], 0.5):
+                continue
+            d = abs(centre[i, axis] - centre[j, axis])
+            if not 0.5 <= d <= NEAR_LOBE * max(fwhh[j, axis], 1.0):
+                continue
+            if fwhh[j, axis] <= FLANK_FWHH and d <= FLANK_REACH and (
+                    h[j] >= 2.0 * FLANK_RATIO * h[i]
+                    or (h[j] > h[i] and _area(data, centre[j], axis) <= ZERO_AREA * h[j])):
+                return int(j), axis
+            if h[j] < FLANK_RATIO * h[i]:
+                continue
+            partner = mirror_partner(data, centre[i], centre[j], axis, fwhh[i, axis], sign=s)
+            if np.isfinite(partner) and h[i] / MIRROR_K <= partner <= MIRROR_K * h[i]:
+                return int(j), axis
+    return None
+
+
+def _area(data, c, axis):
+    """|Sum| of the data along ``axis`` within ``FLANK_REACH + 1`` points of ``c`` (its line)."""
+    r = int(FLANK_REACH) + 1
+    n = data.shape[axis]
+    k = int(np.clip(np.rint(c[axis]), 0, n - 1))
+    other = int(np.clip(np.rint(c[1 - axis]), 0, data.shape[1 - axis] - 1))
+    seg = slice(max(k - r, 0), min(k + r + 1, n))
+    line = data[other, seg] if axis == 1 else data[seg, other]
+    return float(abs(np.sum(line, dtype=np.float64)))
 
 
 def _smoothing(parent_fwhh):
@@ -760,7 +829,8 @@ def _column_centre(data, y, x, half, sign=1.0):
 
 def _column_fwhh(data, y, x, reach, sign=1.0):
     """FWHH along axis 0 of the maximum at (y, x) (sub-point y), from the half-height
-    crossings of column round(x) within ``reach`` points; NaN where one is not reached."""
+    crossings of column round(x) within ``reach`` points: twice the nearer one's distance
+    (a neighbour overlapping one side widens that side only); NaN where one is not reached."""
     ix = int(np.clip(np.rint(x), 0, data.shape[1] - 1))
     col = sign * np.asarray(data[:, ix], np.float64)
     n = len(col)
@@ -777,7 +847,7 @@ def _column_fwhh(data, y, x, reach, sign=1.0):
             return np.nan
         a, b = col[k], col[k + step]
         ends.append(k + step * (a - half) / (a - b))
-    return float(ends[1] - ends[0])
+    return float(2.0 * min(float(y) - ends[0], ends[1] - float(y)))
 
 
 def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_RANGE, max_lines=8):
@@ -798,6 +868,9 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
     to it, and so does one up to a J beyond an outer line, no higher than
     the lowest line and at least ``LINE_FRACTION`` of it (an outer line too
     weak to be found, or past the edge; a far weaker pick is another peak).
+    A multiplet found again through a line of one found before (a dd whose
+    lines overlap reads as two doublets sharing one) joins it: one multiplet
+    with the lines of both.
 
     Parameters
     ----------
@@ -888,8 +961,19 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
         same &= inside | outer
         same[i] = True            # the pick it was found from (its line may be up to a point off)
         picks = np.nonzero(same)[0]
-        picks = picks[np.argsort(centre[picks, 1])]
         used[picks] = True
+        # a multiplet found again from another of its lines (a dd whose lines overlap reads
+        # as two doublets sharing one): one multiplet with the lines of both
+        for gi_, g in enumerate(out):
+            if g["sign"] == sgn and abs(g["centre"][0] - yi) <= 0.5 * fwhh[i, 0] and \
+                    np.min(np.abs(g["lines"][:, None] - x[None, :])) <= max(0.5 * lw, 0.5):
+                x = np.concatenate([g["lines"], x])
+                x = np.sort(x)[np.r_[True, np.diff(np.sort(x)) > max(0.5 * lw, 0.5)]]
+                picks = np.union1d(g["picks"], picks)
+                yi = g["centre"][0]
+                del out[gi_]
+                break
+        picks = picks[np.argsort(centre[picks, 1])]
         gaps = np.diff(x)
         if len(x) == 4 and abs(gaps[0] - gaps[1]) > 0.25 * max(gaps[0], gaps[1]):
             j = x[2] - x[0]          # dd: lines 1 and 3 are J1 apart
@@ -897,7 +981,9 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
             j = float(np.mean(gaps))
         out.append(dict(picks=picks, centre=np.array([yi, 0.5 * (x[0] + x[-1])]),
                         extent=(float(x[0]), float(x[-1])), j_hz=float(j * hz_per_point),
-                        n_lines=len(x)))
+                        n_lines=len(x), lines=x, sign=sgn))
+    for g in out:
+        del g["lines"], g["sign"]
     return out
 
 

@@ -197,6 +197,35 @@ def test_two_peaks_of_two_carbons_on_one_row_are_no_doublet():
     assert rules.apply_rules(same, c, w, h, s, noise=0.01, hz_per_point=hz)["n_lines"].tolist() == [2]
 
 
+def test_a_doublet_whose_line_a_neighbour_overlaps_along_the_column_is_still_one():
+    # a doublet (wy 4) and another carbon's singlet 5 points above its first line, which
+    # widens that line's column on one side: the widths are read on the free side
+    hz = 1.5
+    data = _multiplet((-4.0, 4.0), (100, 100)) + 80 * gauss2d(53.0, 75.0, 4.0, 2.5)
+    c, w, h, s = picks_from(data, 0.01, both=False)
+    w[:, 1], w[:, 0] = 2.5, 4.0
+    assert len(c) == 3
+    r = rules.apply_rules(data, c, w, h, s, noise=0.01, hz_per_point=hz)
+    assert sorted(r["n_lines"].tolist()) == [1, 2]
+    d = r["centre"][int(np.argmax(r["n_lines"]))]
+    assert d == pytest.approx([48.0, 80.0], abs=0.3)
+
+
+def test_a_dd_read_as_two_doublets_sharing_a_line_is_one_multiplet():
+    # a dd (J 17.3 and 6.3 Hz at 4.27 Hz per point: lines 1.5 and 4.1 points apart) of
+    # unequal lines, its fourth no maximum of its own: three maxima, read from the top
+    # line as a doublet and from another as a second doublet through the same middle line
+    hz = 4.27
+    xs = 80 + np.array([-2.77, -1.29, 1.29, 2.77])
+    data = sum(hh * gauss2d(48, x, 1.8, 1.2) for x, hh in zip(xs, (80, 100, 100, 60)))
+    c, w, h, s = picks_from(data, 0.01, level=10, both=False)
+    w[:, 1], w[:, 0] = 1.2, 1.8
+    assert len(c) == 3
+    r = rules.apply_rules(data, c, w, h, s, noise=0.01, hz_per_point=hz)
+    assert len(r["score"]) == 1 and r["n_lines"].tolist() == [3]
+    assert r["centre"][0] == pytest.approx([48.0, 80.0], abs=1.0)
+
+
 def test_a_far_weaker_peak_beside_a_doublet_is_not_its_outer_line():
     # a doublet (100, 100) and, one J beyond its outer line on the same row, a peak of 3
     # (300 noise sd, but 3 % of the lines: no line of a first-order multiplet is that weak)
@@ -427,3 +456,36 @@ def test_a_multiplet_found_from_a_pick_just_outside_its_outer_line_keeps_that_pi
                           hz_per_point=hz)
     assert len(r["score"]) == 1 and r["n_lines"].tolist() == [2]
     assert r["centre"][0] == pytest.approx([48.0, 80.0], abs=0.05)
+
+
+def sine_bell(offsets, n_acq, size):
+    """Real spectrum of an undamped cosine under a sine-bell-squared window that starts at
+    zero (no shift): a line of about no area, flanked by the other sign."""
+    t = np.arange(n_acq)
+    w = np.sin(np.pi * t / n_acq) ** 2
+    line = np.array([np.sum(w * np.cos(2 * np.pi * o * t / size)) - 0.5 * w[0] for o in offsets])
+    return line / np.max(np.abs(line))
+
+
+@pytest.mark.parametrize("apex", [40.0, 40.3])
+def test_the_flanks_of_a_line_of_no_area_are_no_peaks_of_the_other_sign(apex):
+    # a negative CH2 line narrower than a point, its window starting at zero: positive
+    # flanks of up to half its height a point either side (both on the grid's apex,
+    # one much lower than the other off it); a real positive peak 3 points from a
+    # broad negative one, 1.5x lower, with no mirror image, stays
+    y = np.arange(SHAPE[0])
+    prof_x = np.exp(-4 * np.log(2) * ((np.arange(SHAPE[1]) - 60) / 3.0) ** 2)
+    line = sine_bell(y - apex, SHAPE[0], SHAPE[0])
+    data = -3000 * line[:, None] * prof_x[None, :]
+    assert data[41, 60] > 1000 and data[39, 60] > 300          # the flanks
+    data += -300 * gauss2d(70, 120, 4, 4) + 200 * gauss2d(73, 120, 4, 4)
+    data += np.random.default_rng(11).normal(0, 1.0, SHAPE)
+    c, _, h, s = picks_from(data, 1.0, level=8.0)
+    w = np.where(np.abs(c[:, [1]] - 60) < 2, [0.8, 3.0], [4.0, 4.0])
+    why = []
+    keep = rules.reject_artefacts(data, c, w, h, 1.0, why=why)
+    kept = {(int(a), int(b), int(np.sign(v))) for (a, b), v in zip(c[keep], h[keep])}
+    assert (int(round(apex)), 60, -1) in kept                  # the line
+    assert not any(b == 60 and sg > 0 for _, b, sg in kept)   # no flank of it
+    assert {sg for _, b, sg in kept if b == 120} == {1, -1}   # the real pair of two signs
+    assert any(r == "flank" for _, r, _, _ in why)
