@@ -286,6 +286,10 @@ PROCESSED_SPECTRA = tuple(
                                         ((512, 1024), 150), ((512, 1024), 250), ((256, 1024), 100),
                                         ((1024, 1024), 200), ((1024, 2048), 300), ((512, 2048), 200),
                                         ((1024, 2048), 500)])])
+#: The same 20 recipes drawn again (seeds + 1000, names ending ``_b``): spectra the picking
+#: rules' constants were not chosen on, to tell what they learnt from ``PROCESSED_SPECTRA``.
+PROCESSED_SECOND = tuple((name + "_b", shape, n, seed + 1000, neg, recipe)
+                         for name, shape, n, seed, neg, recipe in PROCESSED_SPECTRA)
 
 
 def make_spectra(folder, spectra=SPECTRA):
