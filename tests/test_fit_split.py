@@ -54,3 +54,21 @@ def test_split_can_be_turned_off():
     d = d + np.random.default_rng(4).normal(0, 1, d.shape)
     assert len(fit_peaks(d, [[32.2, 40.0]], [w * 1.2], noise=1.0, split_blends=False)) == 1
     assert len(fit_peaks(d, [[32.2, 40.0]], [w * 1.2], noise=1.0)) == 2
+
+
+def test_a_blend_kept_as_one_has_errors_that_reach_its_larger_member():
+    # 0.5 FWHH apart along x, 100 and 30: the pick's fit is one peak at their sum's centre,
+    # 0.49 point from the larger; two fit better, but the weaker is too uncertain to keep
+    # (< 3 errors): the errors average over the one- and two-peak fits
+    w, eta = np.array([4.0, 5.0]), np.array([0.3, 0.6])
+    mid = np.array([32.2, 40.7])
+    cen = np.array([mid + [0, 1.25], mid - [0, 1.25]])
+    d = _peak((64, 80), cen[0], w, eta, 100.0) + _peak((64, 80), cen[1], w, eta, 30.0)
+    d = d + np.random.default_rng(0).normal(0, 1, d.shape)
+    r = fit_peaks(d, [mid], [w * 1.2], noise=1.0)
+    assert len(r) == 1 and not r.split.any()
+    shift = np.abs(r.centre[0] - cen[0])
+    assert shift[1] > 0.3 and shift[1] <= r.centre_err[0, 1]
+    assert r.centre_err[0, 0] < 0.05                      # along y the two agree
+    one = fit_peaks(d, [mid], [w * 1.2], noise=1.0, split_blends=False)
+    assert one.centre_err[0, 1] < 0.1 * shift[1]          # the one-peak fit alone claims far less
