@@ -528,17 +528,15 @@ def _flank(data, centre, fwhh, height, h, i, s):
     lower than the line and the line's samples sum to about nothing
     (``ZERO_AREA``): a line of no area."""
     cand = np.nonzero((h > h[i]) & (np.sign(height) == -s))[0]
-    for j in cand:
-        for axis in (1, 0):
-            across = 1 - axis
-            if abs(centre[i, across] - centre[j, across]) > max(ON_LINE * fwhh[j, across], 0.5):
-                continue
-            d = abs(centre[i, axis] - centre[j, axis])
-            if not 0.5 <= d <= NEAR_LOBE * max(fwhh[j, axis], 1.0):
-                continue
+    dist = np.abs(centre[cand] - centre[i])              # (m, 2): along each axis
+    for axis in (1, 0):
+        across = 1 - axis
+        near = (dist[:, across] <= np.maximum(ON_LINE * fwhh[cand, across], 0.5)) & \
+            (dist[:, axis] >= 0.5) & (dist[:, axis] <= NEAR_LOBE * np.maximum(fwhh[cand, axis], 1.0))
+        for j, d in zip(cand[near], dist[near, axis]):
             if fwhh[j, axis] <= FLANK_FWHH and d <= FLANK_REACH and (
                     h[j] >= 2.0 * FLANK_RATIO * h[i]
-                    or (h[j] > h[i] and _area(data, centre[j], axis) <= ZERO_AREA * h[j])):
+                    or _area(data, centre[j], axis) <= ZERO_AREA * h[j]):
                 return int(j), axis
             if h[j] < FLANK_RATIO * h[i]:
                 continue
