@@ -1574,13 +1574,13 @@ def _alternative(st, trial, pair, dbic):
     better (``dbic >= 0``) nothing is kept: what the one misfits is in its errors already,
     which scale with its residual (averaged there too, the isolated peaks of the fit
     benchmark had their X centres within one error in 0.752 of cases: too wide)."""
+    if not dbic < 0.0:
+        return      # one peak fits better: its misfit is in its errors already (scaled by it)
     c, f = trial.col, trial.full
     a = f[c["a"][pair, 0]]
     wy, wx, ey, ex = (f[c[nm][pair]] for nm in ("wy", "wx", "ey", "ex"))
     vol = np.abs(a) * wy * (ey * _IL + (1 - ey) * _IG) * wx * (ex * _IL + (1 - ex) * _IG)
     m = pair[int(np.argmax(vol))]
-    if not dbic < 0.0:
-        return      # one peak fits better: its misfit is in its errors already (scaled by it)
     weight = float(1.0 / (1.0 + np.exp(dbic / 2.0)))
     st.alt[int(pair[0])] = (weight, dict(
         cy=f[c["cy"][m]], cx=f[c["cx"][m]], wy=f[c["wy"][m]], wx=f[c["wx"][m]],

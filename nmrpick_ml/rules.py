@@ -70,9 +70,9 @@ ON_LINE = 0.25
 #: An other-sign dip within this many FWHH of its parent, below the envelope, is the
 #: parent's own undershoot (window, linear prediction, phase: often on one side only).
 NEAR_LOBE = 2.0
-#: The flanks of a line of the other sign (:func:`reject_artefacts`): its parent is at least
-#: this many times higher (a sine-bell window that starts at zero leaves a line of no area:
-#: flanks of half its height, a zero-filling factor of points either side).
+#: The flanks of a line of the other sign (:func:`_flank`), a pair about it: the line is at
+#: least this many times higher (a sine-bell window that starts at zero leaves a line of no
+#: area: flanks of half its height, a zero-filling factor of points either side).
 FLANK_RATIO = 1.5
 #: ... and an undersampled line (FWHH at most FLANK_FWHH points along the axis), sampled off its
 #: apex, shows one flank alone, within FLANK_REACH points of it and at most 1 / (2 FLANK_RATIO)
