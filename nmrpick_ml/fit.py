@@ -919,8 +919,9 @@ class _Problem:
         ks = np.concatenate(groups)
         full, lo, hi = np.zeros(ncol), np.full(ncol, -np.inf), np.full(ncol, np.inf)
         free = np.ones(ncol, bool)
-        # centres within max(1, FWHH/2) of the start; free per-plane ones (titrations) farther
-        dc = np.maximum(2.0, 1.5 * ref_wid[ks]) if free_pos else np.maximum(1.0, 0.5 * ref_wid[ks])
+        # centres within CENTRE_REACH FWHH (a point at least) of the start; free per-plane
+        # ones (titrations) farther
+        dc = np.maximum(2.0, 1.5 * ref_wid[ks]) if free_pos else np.maximum(1.0, CENTRE_REACH * ref_wid[ks])
         for a, name in enumerate(("cy", "cx")):
             c = col[name][ks]
             full[c] = cen[ks, :, a] if free_pos else cen[ks, :1, a]
@@ -1199,6 +1200,12 @@ def _fit_clusters(centre, fwhh, reach=1.0, given=None):
     g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
     return connected_components(g, directed=False)[1]
 
+
+#: A fitted centre stays within this many of its start's FWHH (a point at least) of it. The two
+#: members of a blend closer than one FWHH lie up to half their FWHH either side of the pick,
+#: which is wider than they are and off by its own error: at half the pick's FWHH they meet
+#: the bound, and a centre held there has an error that does not reach its truth.
+CENTRE_REACH = 0.75
 
 #: Picks closer than this many mean FWHH are fitted together even when the picker put them in
 #: different clusters (their fit regions overlap by most of a half width).
@@ -1484,7 +1491,7 @@ def _split_blends(st, planes, kw, solve, noise_var=1.0, rho=(np.ones(1), np.ones
     ``V = 1 + 2 sum(rho)``) drops by :data:`SPLIT_BIC_MARGIN` or more, both heights stand
     above the threshold and 3 of their errors, their widths off their bounds, and the two
     are at least :data:`SPLIT_MIN_SEPARATION` FWHH apart (their centres stay within the
-    pick's bounds: half its FWHH of it)."""
+    pick's bounds: :data:`CENTRE_REACH` of its FWHH of it)."""
     vy = 1.0 + 2.0 * float(np.sum(rho[0][1:]))
     vx = 1.0 + 2.0 * float(np.sum(rho[1][1:]))
     cands = []

@@ -72,3 +72,19 @@ def test_a_blend_kept_as_one_has_errors_that_reach_its_larger_member():
     assert r.centre_err[0, 0] < 0.05                      # along y the two agree
     one = fit_peaks(d, [mid], [w * 1.2], noise=1.0, split_blends=False)
     assert one.centre_err[0, 1] < 0.1 * shift[1]          # the one-peak fit alone claims far less
+
+
+def test_a_pair_split_from_an_off_centre_pick_is_not_held_at_the_pick_bound():
+    # 0.95 FWHH apart (300 and 200), picked as one 0.2 FWHH nearer the first: the second
+    # lies 0.675 FWHH of its lines from the pick, beyond half the pick's FWHH (1.2 x theirs)
+    w, eta = np.array([4.0, 5.0]), np.array([0.3, 0.6])
+    mid = np.array([32.2, 40.7])
+    cen = np.array([mid - [0, 2.375], mid + [0, 2.375]])
+    d = _peak((64, 80), cen[0], w, eta, 300.0) + _peak((64, 80), cen[1], w, eta, 200.0)
+    d = d + np.random.default_rng(3).normal(0, 1, d.shape)
+    r = fit_peaks(d, [mid - [0, 1.0]], [w * 1.2], noise=1.0)
+    assert len(r) == 2 and r.split.all()
+    order = [int(np.argmin(np.sum((r.centre - c) ** 2, axis=1))) for c in cen]
+    err = np.abs(r.centre[order] - cen)
+    assert np.all(err < 0.05)
+    assert np.all(err <= 3 * r.centre_err[order])
