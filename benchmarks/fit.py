@@ -120,18 +120,11 @@ def fit_accuracy():
     rec_abs = {"iso": [], "pair": []}
     times = []
     for shape, n, seed in FIT_SPECTRA:
-        s = synth.simulate(shape, n, seed=seed)
-        uc = _uc(s.meta["udic"])
-        noise, thr = noise_threshold(s.data, method="maskrcnn")
-        t0 = time.perf_counter()
-        pk = pick({}, s.data, uc, pthres=thr)
+        s, pk, picked, same, pick_s = _picked(shape, n, seed)
         t1 = time.perf_counter()
-        picked = (s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]), np.column_stack([pk.Y_LW, pk.X_LW]),
-                  pk.HEIGHT)
-        same = dict(cluster=pk.cID, noise=noise, threshold=thr)
         r = fit_peaks(*picked, **same)
         t2 = time.perf_counter()
-        times.append((t1 - t0, t2 - t1, len(pk), len(r), int(r.added.sum()), int(r.split.sum()) // 2))
+        times.append((pick_s, t2 - t1, len(pk), len(r), int(r.added.sum()), int(r.split.sum()) // 2))
         r0 = fit_peaks(*picked, **same, split_blends=False)
         ra = fit_peaks(*picked, **same, absolute_sigma=True)
         _records(rec, r, s, pk)
@@ -140,16 +133,26 @@ def fit_accuracy():
     return rec, rec0, times, rec_abs
 
 
+def _picked(shape, n, seed):
+    """A simulated spectrum picked with the defaults: ``(sim, picks, fit_peaks' arguments,
+    its keywords, seconds of the pick)``."""
+    s = synth.simulate(shape, n, seed=seed)
+    uc = _uc(s.meta["udic"])
+    noise, thr = noise_threshold(s.data, method="maskrcnn")
+    t0 = time.perf_counter()
+    pk = pick({}, s.data, uc, pthres=thr)
+    dt = time.perf_counter() - t0
+    picked = (s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]), np.column_stack([pk.Y_LW, pk.X_LW]),
+              pk.HEIGHT)
+    return s, pk, picked, dict(cluster=pk.cID, noise=noise, threshold=thr), dt
+
+
 def second_draw():
     """:data:`FIT_SECOND` picked and fitted with the defaults: the records of :func:`_records`."""
     rec = {"iso": [], "pair": []}
     for shape, n, seed in FIT_SECOND:
-        s = synth.simulate(shape, n, seed=seed)
-        noise, thr = noise_threshold(s.data, method="maskrcnn")
-        pk = pick({}, s.data, _uc(s.meta["udic"]), pthres=thr)
-        r = fit_peaks(s.data, np.column_stack([pk.Y_AXIS, pk.X_AXIS]), np.column_stack([pk.Y_LW, pk.X_LW]),
-                      pk.HEIGHT, cluster=pk.cID, noise=noise, threshold=thr)
-        _records(rec, r, s, pk)
+        s, pk, picked, same, _ = _picked(shape, n, seed)
+        _records(rec, fit_peaks(*picked, **same), s, pk)
     return rec
 
 
@@ -266,6 +269,12 @@ def blends_section(rec, rec0):
 
 COV_HEADER = ["peaks", "n", "95 % interval (+-)", "Y centre", "X centre", "Y FWHH", "X FWHH", "height",
               "volume"]
+ACC_HEADER = ["peaks", "values from", "n", "centre error (pts)", "FWHH error (rel.)", "height error (rel.)",
+              "volume error (rel.)"]
+#: The coverage rows of the picked spectra (``_cov_rows`` kinds).
+PICKED_KINDS = (("iso", "isolated, >= 20 sigma"), ("pair", "pairs < 1 FWHH, >= 20 sigma"),
+                (("pair", "both", True), "  of which both partners fitted as peaks"),
+                (("pair", "both", False), "  of which the partner not fitted (one peak for two)"))
 
 
 def speed():
@@ -391,18 +400,12 @@ def main():
             "matched one-to-one to true ones (`metrics.match_peaks`); the pick alone is scored on the same "
             "true peaks. Medians; centre error is the distance in points, FWHH error the mean relative "
             "error of the two axes (pick) or per axis (fit), height and volume relative errors.\n",
-            metrics.format_table(_acc_rows(rec), ["peaks", "values from", "n", "centre error (pts)",
-                                                  "FWHH error (rel.)", "height error (rel.)",
-                                                  "volume error (rel.)"]),
+            metrics.format_table(_acc_rows(rec), ACC_HEADER),
             "\n### Are the stated errors calibrated? Fraction of peaks whose truth lies within one "
             "stated standard error (68 % expected; floor 60-75 %)\n",
             "The picked spectra (above); the 95 % interval is that of a binomial fraction of 68 % "
             "over n peaks.\n",
-            metrics.format_table(_cov_rows(rec, (("iso", "isolated, >= 20 sigma"),
-                                                 ("pair", "pairs < 1 FWHH, >= 20 sigma"),
-                                                 (("pair", "both", True), "  of which both partners fitted as peaks"),
-                                                 (("pair", "both", False), "  of which the partner not fitted (one peak for two)"))),
-                                 COV_HEADER),
+            metrics.format_table(_cov_rows(rec, PICKED_KINDS), COV_HEADER),
             "\nThe isolated peaks by their cluster's CHI2_RED and by their height over the noise "
             "(where misfit or signal-to-noise could make the errors wrong):\n",
             metrics.format_table(_cov_rows(rec, (
@@ -449,15 +452,9 @@ def main():
     out += ["\n### The same recipe drawn again (not used to set the fit's constants)\n",
             f"Spectra: `simulate` 512x1024 200 peaks seeds {FIT_SECOND[0][2]}-{FIT_SECOND[-1][2]}, "
             "picked and fitted with the defaults as above.\n",
-            metrics.format_table([r_ for r_ in _acc_rows(rec2) if r_[1] == "fit"],
-                                 ["peaks", "values from", "n", "centre error (pts)", "FWHH error (rel.)",
-                                  "height error (rel.)", "volume error (rel.)"]),
+            metrics.format_table([r_ for r_ in _acc_rows(rec2) if r_[1] == "fit"], ACC_HEADER),
             "\nCoverage of the stated errors (68 % expected):\n",
-            metrics.format_table(_cov_rows(rec2, (("iso", "isolated, >= 20 sigma"),
-                                                  ("pair", "pairs < 1 FWHH, >= 20 sigma"),
-                                                  (("pair", "both", True), "  of which both partners fitted as peaks"),
-                                                  (("pair", "both", False), "  of which the partner not fitted (one peak for two)"))),
-                                 COV_HEADER)]
+            metrics.format_table(_cov_rows(rec2, PICKED_KINDS), COV_HEADER)]
     rows, load = speed()
     out += ["## Speed, 1024x2048 with 500 peaks (same run, one process)\n",
             metrics.format_table(rows, ["spectrum", "step", "peaks", "time (s)"]),

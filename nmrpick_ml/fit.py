@@ -1584,9 +1584,7 @@ def _alternative(st, trial, pair, dbic):
     if not dbic < 0.0:
         return      # one peak fits better: its misfit is in its errors already (scaled by it)
     c, f = trial.col, trial.full
-    a = f[c["a"][pair, 0]]
-    wy, wx, ey, ex = (f[c[nm][pair]] for nm in ("wy", "wx", "ey", "ex"))
-    vol = np.abs(a) * wy * (ey * _IL + (1 - ey) * _IG) * wx * (ex * _IL + (1 - ex) * _IG)
+    vol = volume_integral(np.abs(f[c["a"][pair, 0]]), *(f[c[nm][pair]] for nm in ("wy", "wx", "ey", "ex")))
     m = pair[int(np.argmax(vol))]
     weight = float(1.0 / (1.0 + np.exp(dbic / 2.0)))
     st.alt[int(pair[0])] = (weight, dict(
@@ -1725,9 +1723,7 @@ def _average_errors(out, i, weight, two):
     add("eta", (i, 0), two["ey"])
     add("eta", (i, 1), two["ex"])
     add("height", (i,), two["a"])
-    iy = two["wy"] * (two["ey"] * _IL + (1 - two["ey"]) * _IG)
-    ix = two["wx"] * (two["ex"] * _IL + (1 - two["ex"]) * _IG)
-    add("volume", (i,), two["a"] * iy * ix)
+    add("volume", (i,), volume_integral(two["a"], two["wy"], two["wx"], two["ey"], two["ex"]))
 
 
 def _gather(st, rho, noise, k0, noise_var=1.0, absolute_sigma=False):

@@ -965,8 +965,8 @@ def group_multiplets(data, centre, fwhh, height, hz_per_point, noise, j_range=J_
         for gi_, g in enumerate(out):
             if g["sign"] == sgn and abs(g["centre"][0] - yi) <= 0.5 * fwhh[i, 0] and \
                     np.min(np.abs(g["lines"][:, None] - x[None, :])) <= max(0.5 * lw, 0.5):
-                x = np.concatenate([g["lines"], x])
-                x = np.sort(x)[np.r_[True, np.diff(np.sort(x)) > max(0.5 * lw, 0.5)]]
+                x = np.sort(np.concatenate([g["lines"], x]))
+                x = x[np.r_[True, np.diff(x) > max(0.5 * lw, 0.5)]]
                 picks = np.union1d(g["picks"], picks)
                 yi = g["centre"][0]
                 del out[gi_]
