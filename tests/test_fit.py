@@ -192,6 +192,25 @@ def test_close_pair_keeps_its_volumes():
     assert r.cluster[0] == r.cluster[1]
 
 
+def test_strong_neighbours_in_other_clusters_fitted_as_their_sum():
+    """Three strong peaks, Lorentzian along x, 1.6-2 FWHH apart and given as three clusters:
+    each reaches into the others' regions. Fitted apart with one round of the neighbours'
+    refit, heights were 13 % off and centres 0.16 point (CHI2_RED in the thousands)."""
+    y, x = np.mgrid[0:48, 0:64]
+    cen = np.array([[24.0, 36.0], [26.4, 29.8], [22.0, 23.4]])
+    wid = np.array([[4.2, 4.0], [4.6, 2.6], [3.5, 3.0]])
+    eta = np.array([[0.35, 1.0], [0.0, 1.0], [0.2, 1.0]])
+    amp = np.array([1700.0, 1000.0, 1500.0])
+    d = sum(a * profile(y, c[0], w[0], e[0]) * profile(x, c[1], w[1], e[1])
+            for a, c, w, e in zip(amp, cen, wid, eta))
+    d = d + np.random.default_rng(1).normal(0, 1, d.shape)
+    r = fit_peaks(d, cen + 0.1, wid * 1.05, amp, cluster=[0, 1, 2], noise=1.0)
+    assert np.abs(r.centre[:3] - cen).max() < 0.01
+    assert np.abs(r.height[:3] / amp - 1).max() < 0.005
+    assert np.all(r.chi2_red[:3] < 2)
+    assert r.cluster[0] == r.cluster[1]          # the two that reach furthest into each other
+
+
 def test_residual_search_adds_a_missed_peak_and_only_then():
     rng = np.random.default_rng(2)
     w = np.array([3.0, 4.0])
