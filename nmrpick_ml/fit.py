@@ -17,7 +17,8 @@ pick, :data:`CENTRE_REACH`; widths within 1/3..3x the pick's, Lorentzian fractio
 0..1, the height keeps the pick's sign) and starts from the picks. Peaks of neighbouring
 clusters whose tails reach into a cluster's region (1 noise or more) are
 subtracted, with their own fitted shapes, and the cluster is fitted again:
-:data:`NEIGHBOUR_ROUNDS` rounds, each with the others' fits of the round before.
+:data:`NEIGHBOUR_ROUNDS` rounds, each with the others' fits of the round before (the
+second only where those moved by 1 noise or more).
 
 Solvers (``method``): ``'lm'`` (default) is a bounded Levenberg-Marquardt
 (Marquardt scaling, projected steps, parameters held on a bound the gradient
