@@ -443,8 +443,8 @@ def reject_artefacts(data, centre, fwhh, height, noise, parent_ratio=PARENT_RATI
             fw = fwhh[i, axis]
             other = int(np.clip(np.rint(centre[i, across]), 0, data.shape[across] - 1))
             # the level near the pick and the baseline it stands on do not depend on
-            # which parent it is tested against;
-            # the parents' tails vary slowly along the line; their lobes, and t1 noise, do not
+            # which parent it is tested against: measured once per axis.
+            # The parents' tails vary slowly along the line; their lobes, and t1 noise, do not
             # (the point-to-point part only where the line is disturbed)
             smooth = _smoothing(fwhh[on, axis])
             near, base, near_fast = _line_level(data, centre[i, axis], axis, other, fw, cores, s,
